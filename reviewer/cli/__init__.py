@@ -1,0 +1,80 @@
+"""Command line: one module per command group; each parses, calls the library once, prints.
+
+Exit codes (every command):
+  0  the decision is approve / the action succeeded
+  1  the report could not be analysed, or an action failed
+  2  bad usage: wrong option, unreadable config
+  3  the decision is hold (or an approval was refused)
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from reviewer.errors import ReviewerError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HOLD = 0, 1, 2, 3
+
+app = typer.Typer(
+    name="reviewer",
+    help="Review BackstopJS visual-regression reports before a Planet 4 release goes to production.\n\n"
+    "Exit codes: 0 approve/success, 1 could not analyse or action failed, 2 bad usage, 3 hold.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+@app.callback()
+def _root() -> None:
+    """Review BackstopJS visual-regression reports (add --debug to any command for tracebacks)."""
+
+
+def _register() -> None:
+    from reviewer.cli import analyze_cmd
+
+    analyze_cmd.register(app)
+    try:  # command groups that land separately register themselves when present
+        from reviewer.cli import circleci_cmds  # type: ignore[attr-defined]
+    except ImportError:
+        pass
+    else:
+        circleci_cmds.register(app)
+    try:
+        from reviewer.cli import browser_cmds  # type: ignore[attr-defined]
+    except ImportError:
+        pass
+    else:
+        browser_cmds.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    try:
+        # Standalone mode: the CLI library reports usage errors itself (exit 2).
+        app()
+    except ReviewerError as exc:
+        _fail(f"error: {exc}", exc.exit_code, debug)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing half-written counts as complete; run the same command again", err=True)
+        sys.exit(130)
+    except Exception as exc:  # last line of defence: say what happened, never a raw traceback
+        _fail(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", EXIT_FAILED, debug)
+
+
+def _fail(message: str, code: int, debug: bool) -> None:
+    from reviewer.redact import redact
+
+    if debug:
+        import traceback
+
+        typer.echo(redact(traceback.format_exc()), err=True)
+    typer.echo(redact(message), err=True)
+    sys.exit(code)

@@ -1,0 +1,92 @@
+"""`reviewer analyze SOURCE`: recompute, rank, report and decide on a local report."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from reviewer.model import Review, Verdict
+
+EXIT_OK, EXIT_HOLD = 0, 3
+_STYLE = {"changed": "bold red", "error": "dark_orange", "noise": "yellow", "unchanged": "green"}
+
+
+def print_review(review: Review, out_dir: Path, console: Console, limit: int = 25) -> None:
+    table = Table(title=f"Report {escape(review.report.id)}: ranked pairs", show_lines=False)
+    for col, just in (("#", "right"), ("verdict", "left"), ("label", "left"), ("viewport", "left"),
+                      ("score", "right"), ("why", "left"), ("BackstopJS", "left")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    shown = [rp for rp in review.ranked if rp.analysis.verdict is not Verdict.UNCHANGED][:limit]
+    for rp in shown:
+        v = rp.analysis.verdict.value
+        bs = rp.pair.backstop_status + (f" {rp.pair.backstop_mismatch:.2f}%" if rp.pair.backstop_mismatch is not None
+                                        else "")
+        table.add_row(str(rp.rank), f"[{_STYLE[v]}]{v}[/]", escape(rp.pair.label[:40]), escape(rp.pair.viewport[:16]),
+                      f"{rp.score:.1f}" if v == "changed" else "", escape(rp.analysis.reason[:90]), bs)
+    if shown:
+        console.print(table)
+    c = review.counts
+    console.print(f"{len(review.ranked)} pairs: [bold red]{c['changed']} changed[/], {c['error']} error, "
+                  f"{c['noise']} noise, {c['unchanged']} unchanged")
+    if review.decision.action == "approve":
+        console.print("[bold green]Decision: APPROVE[/]")
+    else:
+        console.print("[bold red]Decision: HOLD[/]")
+        for r in review.decision.reasons:
+            console.print(f"  - {escape(r)}")
+    console.print(f"Outputs: {escape(str(out_dir))}/ (index.html, review.json, summary.md, junit.xml)")
+
+
+def analyze(
+    source: Annotated[Path, typer.Argument(help="backstop_data folder, a folder containing one, the html_report "
+                                                "folder, or a .zip of any of these")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="output folder [default: reports/<report id>]")]
+    = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="reviewer.toml or pyproject.toml to read "
+                                                "settings from [default: ./reviewer.toml, ./pyproject.toml]")]
+    = None,
+    workers: Annotated[int, typer.Option(help="parallel processes (0 = one per core)", min=0)] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the decision line")] = False,
+) -> None:
+    """Recompute every diff of a BackstopJS report, rank the changes, write the review, decide.
+
+    Exit code: 0 approve, 3 hold, 1 the report could not be analysed, 2 bad usage.
+
+    Example: reviewer analyze fixtures/report/backstop_data --out reports/fixture
+    """
+    from dataclasses import replace
+
+    from reviewer.analyze import run
+    from reviewer.config import load_settings
+
+    settings, _origin = load_settings(config)
+    if workers:
+        settings = replace(settings, workers=workers)
+    console = Console(stderr=False, highlight=False)
+    err = Console(stderr=True)
+    show_bar = not quiet and err.is_terminal
+    with Progress(TextColumn("analysing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=not show_bar) as bar:
+        task = bar.add_task("pairs", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        review, out_dir = run(source, out, settings, progress)
+    if quiet:
+        console.print(f"{review.decision.action} ({out_dir}/review.json)")
+    else:
+        print_review(review, out_dir, console)
+    sys.stdout.flush()
+    raise typer.Exit(EXIT_OK if review.decision.action == "approve" else EXIT_HOLD)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("analyze")(analyze)

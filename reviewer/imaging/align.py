@@ -1,0 +1,91 @@
+"""Row alignment for pages whose height changed.
+
+When a banner is inserted in the middle of a page, everything below it moves down. Comparing
+row y with row y would mark the whole tail as changed. Instead we match identical rows (by
+hash) with a longest-common-subsequence style diff, so the banner is reported as `inserted`
+and the rest is compared with the rows it actually corresponds to.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+SegmentKind = Literal["equal", "compare", "inserted", "removed"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    kind: SegmentKind
+    r0: int  # reference rows [r0, r1)
+    r1: int
+    t0: int  # test rows [t0, t1)
+    t1: int
+
+
+def row_keys(img: NDArray[np.uint8]) -> list[bytes]:
+    """One exact key per row. Equal keys are verified later, so the key needs no crypto."""
+    h = img.shape[0]
+    flat = np.ascontiguousarray(img).reshape(h, -1)
+    return [row.tobytes() for row in flat]
+
+
+def align_rows(ref: NDArray[np.uint8], test: NDArray[np.uint8]) -> list[Segment]:
+    """Split both images into corresponding row segments.
+
+    Same height: one in-place `compare` segment (a shift inside an unchanged height is a
+    change to look at, not something to explain away). Different heights: an alignment.
+    """
+    hr, ht = ref.shape[0], test.shape[0]
+    if hr == ht:
+        return [Segment("compare", 0, hr, 0, ht)]
+    ref_rows, test_rows = row_keys(ref), row_keys(test)
+    matcher = difflib.SequenceMatcher(None, ref_rows, test_rows, autojunk=True)
+    segments: list[Segment] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            segments.append(Segment("equal", i1, i2, j1, j2))
+        elif tag == "delete":
+            segments.append(Segment("removed", i1, i2, j1, j1))
+        elif tag == "insert":
+            segments.append(Segment("inserted", i1, i1, j1, j2))
+        else:
+            segments += _replace(ref_rows, test_rows, i1, i2, j1, j2)
+    return _merge_small_equal(segments)
+
+
+def _replace(ref_rows: list[bytes], test_rows: list[bytes], i1: int, i2: int, j1: int, j2: int) -> list[Segment]:
+    """Rows that differ and whose counts differ: compare the overlap, the excess is inserted
+    or removed. The excess goes at the end or at the start of the block, whichever leaves
+    fewer differing rows in the overlap (a banner is usually followed by blank rows that the
+    matcher treated as too common to anchor on)."""
+    n = min(i2 - i1, j2 - j1)
+    if i2 - i1 == j2 - j1:
+        return [Segment("compare", i1, i2, j1, j2)]
+    if n <= 2:
+        # A row or two against a tall block: comparing them in place would only produce a
+        # sliver of "change" at the block's edge; they are better described as cut and added.
+        return [Segment("removed", i1, i2, j1, j1), Segment("inserted", i2, i2, j1, j2)]
+    top = sum(ref_rows[i1 + k] != test_rows[j1 + k] for k in range(n))
+    bottom = sum(ref_rows[i2 - n + k] != test_rows[j2 - n + k] for k in range(n))
+    if bottom < top:  # excess at the start of the block
+        excess = (
+            Segment("removed", i1, i2 - n, j1, j1) if i2 - i1 > n else Segment("inserted", i1, i1, j1, j2 - n)
+        )
+        overlap = Segment("compare", i2 - n, i2, j2 - n, j2)
+        return [excess, overlap]
+    out = [Segment("compare", i1, i1 + n, j1, j1 + n)]
+    if i2 - i1 > n:
+        out.append(Segment("removed", i1 + n, i2, j1 + n, j1 + n))
+    else:
+        out.append(Segment("inserted", i1 + n, i1 + n, j1 + n, j2))
+    return out
+
+
+def _merge_small_equal(segments: list[Segment]) -> list[Segment]:
+    """Drop empty segments; keep the order (it is the page order)."""
+    return [s for s in segments if (s.r1 - s.r0) > 0 or (s.t1 - s.t0) > 0]

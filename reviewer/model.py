@@ -1,0 +1,184 @@
+"""The values that flow between the pipeline's stages.
+
+    sources  ->  backstop (Report of Pairs)  ->  imaging (PairAnalysis)  ->  rank  ->  policy (Decision)
+                                                                              \\->  render (html, md, json, junit)
+
+Everything here is a frozen dataclass: stages never mutate what an earlier stage produced,
+so a cached analysis can be reused safely and tests can compare whole values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+
+class Verdict(StrEnum):
+    """What a pair of screenshots amounts to. Order matters: see VERDICT_ORDER."""
+
+    CHANGED = "changed"
+    ERROR = "error"
+    NOISE = "noise"
+    UNCHANGED = "unchanged"
+
+
+# Ranking tiers, most important first: a person must look at changes before errors,
+# errors before noise, and never needs to look at unchanged pairs.
+VERDICT_ORDER: dict[Verdict, int] = {
+    Verdict.CHANGED: 0,
+    Verdict.ERROR: 1,
+    Verdict.NOISE: 2,
+    Verdict.UNCHANGED: 3,
+}
+
+
+class RegionKind(StrEnum):
+    CONTENT = "content"  # pixels that changed in structure: text, images, layout
+    COLOUR = "colour"  # same shapes, visibly different colour
+    SHIFT = "shift"  # the same content moved by a few whole pixels
+    INSERTED = "inserted"  # rows that exist only in the test image
+    REMOVED = "removed"  # rows that exist only in the reference image
+    ANTIALIAS = "antialias"  # noise: anti-aliased edges rendered differently
+    DRIFT = "drift"  # noise: colour change below the perceptual threshold
+    SUBPIXEL = "subpixel"  # noise: edges re-rasterised by a sub-pixel offset
+    IGNORED = "ignored"  # inside a configured ignore region
+    DYNAMIC = "dynamic"  # differs between two captures of the same build
+
+
+NOISE_KINDS = frozenset(
+    {RegionKind.ANTIALIAS, RegionKind.DRIFT, RegionKind.SUBPIXEL, RegionKind.IGNORED, RegionKind.DYNAMIC}
+)
+
+
+@dataclass(frozen=True)
+class Box:
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def area(self) -> int:
+        return self.w * self.h
+
+    @property
+    def x2(self) -> int:
+        return self.x + self.w
+
+    @property
+    def y2(self) -> int:
+        return self.y + self.h
+
+
+@dataclass(frozen=True)
+class Region:
+    """One changed area, in pixels of the test image.
+
+    For REMOVED regions the test-image box is a 1-pixel line where the band was cut out;
+    `ref_y`/`ref_h` give the band in the reference image.
+    """
+
+    box: Box
+    kind: RegionKind
+    pixels: int  # pixels inside the box that differ significantly
+    contrast: float  # strongest perceptual difference in the region (CIEDE2000, 95th percentile)
+    ssim: float | None  # structural similarity of the region's crops; None when not computable
+    ref_y: int | None = None
+    ref_h: int | None = None
+    why: str = ""  # one line: which test decided the kind
+
+    @property
+    def significant(self) -> bool:
+        return self.kind not in NOISE_KINDS
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One reference/test screenshot pair as BackstopJS reported it."""
+
+    index: int  # position in the report, for stable ordering
+    file: str  # the test image's fileName as BackstopJS names it
+    label: str
+    viewport: str
+    selector: str
+    url: str
+    reference_url: str
+    reference: Path | None  # resolved image paths; None when the report names none
+    test: Path | None
+    backstop_diff_image: Path | None
+    backstop_status: str  # "pass" or "fail"
+    backstop_mismatch: float | None  # BackstopJS's misMatchPercentage, when it computed one
+    backstop_error: str | None  # engine error / missing reference text from BackstopJS
+    mismatch_threshold: float
+    same_dimensions: bool | None
+    path_problem: str | None = None  # an image path the report named that we refused to follow
+
+
+@dataclass(frozen=True)
+class Report:
+    id: str
+    root: Path  # the backstop_data folder (or the html_report's parent)
+    source_file: Path  # the file the tests were read from (config.js or a json report)
+    pairs: tuple[Pair, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ScoreTerm:
+    name: str
+    value: float
+    why: str
+
+
+@dataclass(frozen=True)
+class PairAnalysis:
+    """The result of recomputing one pair's diff. Pure data, cacheable by image digests."""
+
+    verdict: Verdict
+    reason: str  # one line a person can read: why this verdict
+    regions: tuple[Region, ...] = ()
+    ref_size: tuple[int, int] | None = None  # (width, height)
+    test_size: tuple[int, int] | None = None
+    changed_pixels: int = 0  # significant pixels
+    noise_pixels: dict[str, int] = field(default_factory=dict)  # noise kind -> pixels
+    ssim: float | None = None  # lowest region SSIM; None for identical pairs
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RankedPair:
+    pair: Pair
+    analysis: PairAnalysis
+    score: float
+    terms: tuple[ScoreTerm, ...]
+    rank: int  # 1 = most important
+
+
+@dataclass(frozen=True)
+class PairAssets:
+    """Files written for the review page, relative to the output folder."""
+
+    reference: str | None = None
+    test: str | None = None
+    mask: str | None = None  # transparent PNG, test-image size: red significant, amber noise
+    thumb: str | None = None
+    crops: tuple[tuple[str | None, str | None], ...] = ()  # per shown region: (reference, test)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "approve" or "hold"
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Review:
+    report: Report
+    ranked: tuple[RankedPair, ...]
+    decision: Decision
+    settings_digest: str
+    counts: dict[str, int]
+    generated_at: str  # ISO 8601 UTC
+    assets: dict[int, PairAssets] = field(default_factory=dict)  # by Pair.index
+    digest: str = ""  # sha256 over review.json's content: identifies this analysis in audits

@@ -1,0 +1,91 @@
+"""review.json: the stable, machine-readable result (schema 1).
+
+The minimum contract (schema, decision, pairs[file,label,viewport,selector,verdict,score,rank,
+regions[x,y,w,h,kind],backstop{status,mismatch}]) never changes within a schema number; every
+other field is additive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from reviewer.model import PairAssets, RankedPair, Region, Review
+
+SCHEMA = 1
+
+
+def region_dict(r: Region) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "x": r.box.x, "y": r.box.y, "w": r.box.w, "h": r.box.h, "kind": r.kind.value,
+        "pixels": r.pixels, "contrast": r.contrast, "ssim": r.ssim, "significant": r.significant,
+        "why": r.why,
+    }
+    if r.ref_y is not None:
+        d["ref_y"], d["ref_h"] = r.ref_y, r.ref_h
+    return d
+
+
+def assets_dict(a: PairAssets | None) -> dict[str, Any]:
+    if a is None:
+        return {}
+    return {"reference": a.reference, "test": a.test, "mask": a.mask, "thumb": a.thumb,
+            "crops": [{"reference": r, "test": t} for r, t in a.crops]}
+
+
+def pair_dict(rp: RankedPair, review: Review) -> dict[str, Any]:
+    p, a = rp.pair, rp.analysis
+    return {
+        "file": p.file,
+        "label": p.label,
+        "viewport": p.viewport,
+        "selector": p.selector,
+        "url": p.url,
+        "verdict": a.verdict.value,
+        "reason": a.reason,
+        "score": rp.score,
+        "rank": rp.rank,
+        "score_terms": [{"name": t.name, "value": t.value, "why": t.why} for t in rp.terms],
+        "regions": [region_dict(r) for r in a.regions],
+        "changed_pixels": a.changed_pixels,
+        "noise_pixels": a.noise_pixels,
+        "ssim": a.ssim,
+        "reference_size": list(a.ref_size) if a.ref_size else None,
+        "test_size": list(a.test_size) if a.test_size else None,
+        "seconds": round(a.seconds, 4),
+        "backstop": {
+            "status": p.backstop_status,
+            "mismatch": p.backstop_mismatch,
+            "threshold": p.mismatch_threshold,
+            "error": p.backstop_error,
+        },
+        "images": assets_dict(review.assets.get(p.index)),
+    }
+
+
+def review_dict(review: Review) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "report": {"id": review.report.id, "source": review.report.source_file.name,
+                   "warnings": list(review.report.warnings)},
+        "decision": {"action": review.decision.action, "reasons": list(review.decision.reasons)},
+        "counts": review.counts,
+        "settings_digest": review.settings_digest,
+        "generated_at": review.generated_at,
+        "pairs": [pair_dict(rp, review) for rp in review.ranked],
+    }
+
+
+def analysis_digest(data: dict[str, Any]) -> str:
+    """sha256 of the result without its timestamp: the same analysis gives the same digest."""
+    stable = {k: v for k, v in data.items() if k not in ("generated_at", "digest")}
+    stable["pairs"] = [{k: v for k, v in p.items() if k != "seconds"} for p in data["pairs"]]
+    blob = json.dumps(stable, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def render_json(review: Review) -> str:
+    data = review_dict(review)
+    data["digest"] = analysis_digest(data)
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

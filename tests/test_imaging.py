@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from imgs import page, render
+
+from reviewer.config import Settings
+from reviewer.imaging.align import align_rows
+from reviewer.imaging.compare import MASK_CHANGED, MASK_INSERTED, compare_images
+from reviewer.imaging.pixels import ANTIALIAS, DRIFT, SIGNIFICANT, SUBPIXEL, antialiased, classify_pixels
+from reviewer.imaging.regions import group_pixels
+from reviewer.model import Box, RegionKind, Verdict
+
+S = Settings()
+
+
+@pytest.fixture(scope="module")
+def base() -> np.ndarray:
+    return page()
+
+
+def kinds(analysis) -> set[str]:
+    return {r.kind.value for r in analysis.regions if r.significant}
+
+
+def test_identical_pair_is_unchanged(base):
+    a = compare_images(base, base.copy(), S)
+    assert a.verdict is Verdict.UNCHANGED
+    assert a.regions == ()
+
+
+def shapes_page(offset=(0, 0)):
+    return render(300, 300, [("ellipse", (20, 20, 120, 120), (0, 90, 200)), ("rect", (150, 40, 260, 90), (40, 40, 40)),
+                             ("ellipse", (160, 160, 280, 200), (200, 30, 30))], offset)
+
+
+def test_quarter_pixel_shift_is_noise():
+    moved = shapes_page(offset=(1, 1))
+    assert not np.array_equal(shapes_page(), moved)
+    a = compare_images(shapes_page(), moved, S)
+    assert a.verdict is Verdict.NOISE, a.reason
+    assert a.changed_pixels == 0
+
+
+def test_invisible_colour_drift_is_noise(base):
+    drifted = page(bg=(254, 255, 253))
+    a = compare_images(base, drifted, S)
+    assert a.verdict is Verdict.NOISE
+    assert a.noise_pixels.get("drift", 0) > 100_000
+
+
+def test_one_word_change_is_content_at_the_word(base):
+    a = compare_images(base, page("the quick brown cat"), S)
+    assert a.verdict is Verdict.CHANGED
+    assert kinds(a) == {"content"}
+    (region,) = [r for r in a.regions if r.significant]
+    # line 5 is drawn at y = 100 + 5 * 40: the region must be on that line, not elsewhere
+    assert 295 <= region.box.y <= 305 and region.box.h <= 22
+    assert region.pixels < 0.001 * base.shape[0] * base.shape[1] * 10
+
+
+def test_button_recolour_is_colour_region(base):
+    a = compare_images(base, page(button=(198, 40, 40)), S)
+    assert a.verdict is Verdict.CHANGED
+    (region,) = [r for r in a.regions if r.significant]
+    assert region.kind is RegionKind.COLOUR
+    assert (region.box.x, region.box.y) == (40, 1050)
+    assert region.contrast > 20
+
+
+def test_inserted_banner_is_one_band_and_the_tail_is_not_changed(base):
+    taller = page(banner=True)
+    mask = np.zeros(taller.shape[:2], dtype=np.uint8)
+    a = compare_images(base, taller, S, mask=mask)
+    assert a.verdict is Verdict.CHANGED
+    sig = [r for r in a.regions if r.significant]
+    assert [r.kind for r in sig] == [RegionKind.INSERTED]
+    # the banner is 80.25 px tall (drawn at 4x): 81 rows, from row 100
+    assert sig[0].box.y == 100 and sig[0].box.h == 81
+    # below the banner everything lines up again: no changed pixel in the tail
+    assert not (mask[181:] == MASK_CHANGED).any()
+    assert (mask[100:181] == MASK_INSERTED).all()
+
+
+def test_removed_band_points_back_into_the_reference(base):
+    taller = page(banner=True)
+    a = compare_images(taller, base, S)
+    (region,) = [r for r in a.regions if r.significant]
+    assert region.kind is RegionKind.REMOVED
+    assert region.ref_y == 100 and region.ref_h == 81
+
+
+def test_whole_pixel_move_is_shift():
+    a_img = render(200, 100, [("rect", (50, 30, 120, 60), (0, 0, 0))])
+    b_img = render(200, 100, [("rect", (54, 30, 124, 60), (0, 0, 0))])
+    a = compare_images(a_img, b_img, S)
+    assert a.verdict is Verdict.CHANGED
+    assert kinds(a) == {"shift"}
+    assert "+4 px horizontally" in a.regions[0].why
+
+
+def test_ignore_region_discounts_changes(base):
+    changed = page("the quick brown cat")
+    a = compare_images(base, changed, S, ignore=(Box(0, 290, 400, 30),))
+    assert a.verdict is Verdict.NOISE
+    assert a.noise_pixels.get("ignored", 0) > 0
+
+
+def test_width_change_is_reported():
+    a_img = render(200, 50, [("rect", (10, 10, 50, 40), (0, 0, 0))])
+    b_img = np.concatenate([a_img, np.full((50, 20, 3), 255, np.uint8)], axis=1)
+    b_img[:, 200:] = 0
+    a = compare_images(a_img, b_img, S)
+    assert a.verdict is Verdict.CHANGED
+    assert RegionKind.INSERTED in {r.kind for r in a.regions}
+
+
+def test_one_blank_row_more_is_layout_rounding(base):
+    taller = np.concatenate([base, np.full((1, base.shape[1], 3), 255, np.uint8)])
+    a = compare_images(base, taller, S)
+    assert a.verdict is Verdict.NOISE
+
+
+def test_pixel_classes_on_an_antialiased_edge():
+    a = render(60, 60, [("ellipse", (10, 10, 50, 50), (0, 0, 0))])
+    b = render(60, 60, [("ellipse", (10, 10, 50, 50), (0, 0, 0))], offset=(1, 0))
+    d = classify_pixels(a, b, drift_delta_e=2.0, detect_antialiasing=True, subpixel_tolerance_px=1)
+    assert d.ys.size > 0
+    assert not (d.cls == SIGNIFICANT).any()
+    assert set(np.unique(d.cls)) <= {ANTIALIAS, SUBPIXEL, DRIFT}
+
+
+def test_antialias_detector_rejects_solid_change():
+    a = np.full((20, 20, 3), 255, np.uint8)
+    b = a.copy()
+    b[5:15, 5:15] = 0
+    ys, xs = np.nonzero((a != b).any(axis=2))
+    assert not antialiased(b, a, ys, xs).any()
+
+
+def test_detectors_can_be_switched_off():
+    strict = Settings(detect_antialiasing=False, subpixel_tolerance_px=0, drift_delta_e=0.0)
+    assert compare_images(shapes_page(), shapes_page(offset=(1, 1)), strict).verdict is Verdict.CHANGED
+
+
+def test_group_pixels_merges_glyphs_into_words():
+    ys = np.array([10, 10, 12, 300], dtype=np.intp)
+    xs = np.array([10, 18, 25, 10], dtype=np.intp)
+    groups = group_pixels(ys, xs, (400, 100), merge_px=12)
+    assert [g[0] for g in groups] == [Box(10, 10, 16, 3), Box(10, 300, 1, 1)]
+
+
+def test_alignment_of_a_taller_page(base):
+    segs = align_rows(base, page(banner=True))
+    assert ("inserted", 100, 181) in {(s.kind, s.t0, s.t1) for s in segs}
