@@ -75,7 +75,7 @@ def test_decision_holds_with_one_reason_per_cause(fixture_review):
 
 
 def test_outputs_are_written(fixture_review):
-    review, out = fixture_review
+    _review, out = fixture_review
     data = json.loads((out / "review.json").read_text())
     assert data["schema"] == 1 and data["decision"]["action"] == "hold"
     first = data["pairs"][0]

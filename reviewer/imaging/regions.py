@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
-from skimage.registration import phase_cross_correlation
 from skimage.measure import label
 from skimage.metrics import structural_similarity
+from skimage.registration import phase_cross_correlation
 
 from reviewer.model import Box, RegionKind
 
