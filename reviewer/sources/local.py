@@ -7,7 +7,6 @@ CircleCI artifacts), the `html_report` folder itself, or a `.zip` of any of thes
 from __future__ import annotations
 
 import contextlib
-import shutil
 import stat
 import tempfile
 import zipfile
@@ -164,10 +163,8 @@ def read_report_file(path: Path) -> Report:
     else:
         data = parse_json_report(text, path.name)
         root = path.parent.parent if path.parent.name == "json_report" else path.parent.parent.parent
-    # Image paths are relative to the folder of the file that names them (html_report/ for
-    # config.js); BackstopJS's json reports use the same ../bitmaps_* form.
-    return report_from_data(data, root=root, base=path.parent, source_file=path)
+    # BackstopJS writes every image path relative to html_report/ (`../bitmaps_test/...`),
+    # in all three files, including bitmaps_test/<run>/report.json, which lives deeper.
+    base = path.parent if path.parent.parent == root else root / "html_report"
+    return report_from_data(data, root=root, base=base, source_file=path)
 
-
-def copy_tree_safely(src: Path, dst: Path) -> None:
-    shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
