@@ -18,7 +18,9 @@ def jsonp(data: object) -> str:
     return "report(" + json.dumps(data) + ");"
 
 
-@pytest.mark.parametrize("text", ["report({\"tests\": []});", "report({\"tests\": []})", "\ufeff report({\"tests\": []});\n"])
+@pytest.mark.parametrize(
+    "text", ["report({\"tests\": []});", "report({\"tests\": []})", "\ufeff report({\"tests\": []});\n"]
+)
 def test_config_js_variants_parse(text):
     assert parse_config_js(text) == {"tests": []}
 
