@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import time
@@ -20,11 +21,12 @@ import numpy as np
 from PIL import Image
 
 from reviewer.config import Settings
-from reviewer.errors import ImageError, ReportError
+from reviewer.errors import ImageError
 from reviewer.imaging.compare import MASK_CHANGED, MASK_INSERTED, MASK_NOISE, compare_images
 from reviewer.imaging.decode import file_digest, load_rgb, placeholder_reason
 from reviewer.imaging.regions import pad_box
 from reviewer.model import Pair, PairAnalysis, PairAssets, RegionKind, Report, Review, Verdict
+from reviewer.outdir import output_lock
 from reviewer.policy import decide
 from reviewer.rank import rank
 
@@ -297,18 +299,14 @@ def run(source: Path, out: Path | None, settings: Settings, progress: Progress |
         if on_report:
             on_report(report)
         out_dir = out if out is not None else default_out(report)
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ReportError(f"cannot create the output folder {out_dir}: {exc.strerror}; pass --out DIR") from None
-        items, assets = analyze_report(report, settings, out_dir / "images", progress)
-    review = build_review(report, items, settings, assets)
-    json_text = render_json(review)
-    import json as _json
-
-    review = replace(review, digest=_json.loads(json_text)["digest"])
-    write_text_atomic(out_dir / "review.json", json_text)
-    write_text_atomic(out_dir / "summary.md", render_markdown(review, page_link="index.html"))
-    write_text_atomic(out_dir / "junit.xml", render_junit(review))
-    write_text_atomic(out_dir / "index.html", render_html(review))
+        with output_lock(out_dir):
+            items, assets = analyze_report(report, settings, out_dir / "images", progress)
+            review = build_review(report, items, settings, assets)
+            json_text = render_json(review)
+            review = replace(review, digest=json.loads(json_text)["digest"])
+            # review.json last: its presence means the other outputs of that run are complete.
+            write_text_atomic(out_dir / "summary.md", render_markdown(review, page_link="index.html"))
+            write_text_atomic(out_dir / "junit.xml", render_junit(review))
+            write_text_atomic(out_dir / "index.html", render_html(review))
+            write_text_atomic(out_dir / "review.json", json_text)
     return review, out_dir

@@ -19,7 +19,9 @@ from reviewer.errors import ImageError
 # A 1500 px wide page 40,000 px tall is already far beyond any real Planet 4 page; a header
 # declaring more is a decompression bomb, not a screenshot.
 MAX_PIXELS = 1500 * 40_000
-ACCEPTED_FORMATS = frozenset({"PNG", "JPEG"})
+# BackstopJS writes PNG. A JPEG is accepted only under a .jpg/.jpeg name: anything else
+# wearing a .png name means the file is not what the report says it is.
+ACCEPTED_FORMATS = {".png": frozenset({"PNG"}), ".jpg": frozenset({"JPEG"}), ".jpeg": frozenset({"JPEG"})}
 
 # BackstopJS copies these images from its capture/resources/ folder when it cannot take the
 # screenshot (selector missing, hidden, or an error while capturing); identified by digest.
@@ -48,11 +50,13 @@ def placeholder_reason(digest: str) -> str | None:
 def load_rgb(path: Path) -> RGB:
     """Decode to an (H, W, 3) uint8 array; transparency is composited on white like a browser page."""
     try:
+        if path.stat().st_size == 0:
+            raise ImageError(f"{path.name} is empty (0 bytes): the screenshot was never written completely")
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 fmt = im.format or "?"
-                if fmt not in ACCEPTED_FORMATS:
+                if fmt not in ACCEPTED_FORMATS.get(path.suffix.lower(), ACCEPTED_FORMATS[".png"]):
                     raise ImageError(f"{path.name} is a {fmt} file, not a PNG screenshot")
                 w, h = im.size
                 if w <= 0 or h <= 0:
