@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -217,6 +218,12 @@ def _duplicates(pairs: Sequence[Pair]) -> dict[int, str]:
     return dup
 
 
+def _worker_init() -> None:
+    # Ctrl-C reaches the whole process group; only the parent should react (and say so once),
+    # the workers are shut down by it instead of each printing a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def analyze_report(report: Report, settings: Settings, images_dir: Path | None = None,
                    progress: Progress | None = None) -> tuple[list[tuple[Pair, PairAnalysis]], dict[int, PairAssets]]:
     results: dict[int, tuple[PairAnalysis, PairAssets]] = {}
@@ -236,7 +243,7 @@ def analyze_report(report: Report, settings: Settings, images_dir: Path | None =
             if progress:
                 progress(done, total)
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=_worker_init) as pool:
             futures = {pool.submit(analyze_pair, job): job for job in jobs}
             for fut in as_completed(futures):
                 job = futures[fut]

@@ -102,3 +102,24 @@ def test_help_documents_exit_codes():
     res = run_cli("analyze", "--help")
     assert res.returncode == 0
     assert "0 approve, 3 hold, 1" in " ".join(res.stdout.split())
+
+
+def test_ctrl_c_then_rerun_completes(fixture_report, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "reviewer", "analyze", str(fixture_report), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGINT)
+    _stdout, stderr = proc.communicate(timeout=120)
+    if proc.returncode == 130:
+        assert "interrupted" in stderr and "Traceback" not in stderr
+        assert not (out / "review.json").exists()
+    else:  # the run finished before the signal arrived
+        assert proc.returncode == 3
+    assert not list(out.rglob("*.part"))
+    res = run_cli("analyze", fixture_report, "--out", out, "-q")
+    assert res.returncode == 3
+    assert json.loads((out / "review.json").read_text())["decision"]["action"] == "hold"

@@ -53,18 +53,31 @@ def _register() -> None:
 _register()
 
 
+class Interrupted(ReviewerError):
+    exit_code = 130
+
+    def __init__(self) -> None:
+        super().__init__("interrupted: nothing half-written counts as complete; run the same command again to finish")
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    # Raised instead of KeyboardInterrupt so the CLI library does not swallow it: the user
+    # gets one clear line and exit code 130.
+    raise Interrupted()
+
+
 def main() -> None:
+    import signal
+
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")
+    signal.signal(signal.SIGINT, _on_sigint)
     try:
         # Standalone mode: the CLI library reports usage errors itself (exit 2).
         app()
     except ReviewerError as exc:
         _fail(f"error: {exc}", exc.exit_code, debug)
-    except KeyboardInterrupt:
-        typer.echo("interrupted: nothing half-written counts as complete; run the same command again", err=True)
-        sys.exit(130)
     except Exception as exc:  # last line of defence: say what happened, never a raw traceback
         _fail(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", EXIT_FAILED, debug)
 
