@@ -214,7 +214,7 @@ def within_range(src: Img, other: Img, ys: Idx, xs: Idx, radius: int, slack: int
             near = other[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)].astype(np.int16)
             np.minimum(lo, near, out=lo)
             np.maximum(hi, near, out=hi)
-    return ((value >= lo - slack) & (value <= hi + slack)).all(axis=1)
+    return np.asarray(((value >= lo - slack) & (value <= hi + slack)).all(axis=1), dtype=bool)
 
 
 def found_nearby(
