@@ -54,6 +54,9 @@ def analyze(
     = None,
     workers: Annotated[int, typer.Option(help="parallel processes (0 = one per core)", min=0)] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the decision line")] = False,
+    recapture: Annotated[int, typer.Option("--recapture", metavar="N", help="re-capture each changed pair N times "
+                                           "with Chromium to find dynamic content (0 = off; see `reviewer "
+                                           "recapture`)", min=0, max=20)] = 0,
 ) -> None:
     """Recompute every diff of a BackstopJS report, rank the changes, write the review, decide.
 
@@ -80,6 +83,10 @@ def analyze(
             bar.update(task, completed=done, total=total)
 
         review, out_dir = run(source, out, settings, progress)
+    if recapture:
+        from reviewer.cli.browser_cmds import run_recapture
+
+        review = run_recapture(review, out_dir, settings, runs=max(2, recapture))
     if quiet:
         console.print(f"{review.decision.action} ({out_dir}/review.json)")
     else:

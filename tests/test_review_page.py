@@ -1,0 +1,329 @@
+"""The review page (index.html) in real Chromium, opened from disk like a reviewer would.
+
+What is held: it loads with no error and no network request; pairs are ranked and counted;
+every view (side by side, swipe, onion skin, blink, heat map) shows what it promises; region
+navigation scrolls and zooms to each region; the keyboard and the filters work; report text
+full of HTML and script is shown as text and runs nothing; and a 1,000-pair report opens with
+only the selected pair's images loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import FIXTURE, file_url, large_review, launch_chromium, open_page, write_page
+
+from reviewer.model import Box, Pair, PairAnalysis, PairAssets, Region, RegionKind, Report, Review, Verdict
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    yield from launch_chromium()
+
+
+
+@pytest.fixture(scope="module")
+def page_file(fixture_review: tuple[Review, Path]) -> Path:
+    return fixture_review[1] / "index.html"
+
+
+def rank_of(review: Review, label: str, viewport: str) -> int:
+    return next(rp.rank for rp in review.ranked if rp.pair.label == label and rp.pair.viewport == viewport)
+
+
+def opened(chromium: Any, page_file: Path, fragment: str = "") -> tuple[Any, Any]:
+    return open_page(chromium, file_url(page_file, fragment))
+
+
+def clean(page: Any, w: Any) -> None:
+    assert w.page_errors == [] and w.console_errors == [], (w.page_errors, w.console_errors)
+    assert page.evaluate("window.__csp") == []
+    assert w.network() == []
+
+
+def box_inside_pane(page: Any, pane_sel: str, k: int) -> bool:
+    """Region k's box is wholly in view (or, when larger than the pane, fills it from its corner)."""
+    return bool(page.evaluate("""([paneSel, k]) => {
+        const pane = document.querySelector(paneSel);
+        const box = pane.querySelector('.box[data-k="' + k + '"]');
+        const p = pane.getBoundingClientRect(), b = box.getBoundingClientRect();
+        const corner = b.left >= p.left - 1 && b.top >= p.top - 1;
+        const fitsX = b.right <= p.right + 1 || b.width > pane.clientWidth - 40;
+        const fitsY = b.bottom <= p.bottom + 1 || b.height > pane.clientHeight - 40;
+        return corner && fitsX && fitsY;
+    }""", [pane_sel, k]))
+
+
+def test_loads_from_disk_ranked_with_no_error_and_no_network_request(chromium, page_file, fixture_review):
+    review, out = fixture_review
+    page, w = opened(chromium, page_file)
+    page.wait_for_timeout(300)
+    clean(page, w)
+    base = out.resolve().as_uri() + "/"
+    assert w.requests[0] == page_file.resolve().as_uri()
+    assert all(u.startswith(base) for u in w.requests), w.requests  # only its own files
+    # the images of the selected pair really load under the page's Content-Security-Policy
+    sizes = page.eval_on_selector_all("#viewer img.layer", "els => els.map(e => e.complete && e.naturalWidth)")
+    assert len(sizes) == 2 and all(sizes)
+    # ranked: changed, error, noise, unchanged; ranks in order; the first change is selected
+    groups = page.eval_on_selector_all("#list section.group", "els => els.map(e => e.dataset.verdict)")
+    assert groups == ["changed", "error", "noise", "unchanged"]
+    ranks = page.eval_on_selector_all("#list .row", "els => els.map(e => Number(e.dataset.rank))")
+    assert ranks == list(range(1, 25))  # the 6 unchanged pairs stay collapsed and unbuilt
+    assert page.is_hidden("section[data-verdict=unchanged] .gbody")
+    chips = page.eval_on_selector_all(".chip", "els => els.map(e => e.textContent)")
+    assert chips == ["12changed", "6error", "6noise", "6unchanged"]
+    first = review.ranked[0]
+    assert page.text_content("#pair-title") == first.pair.label
+    assert page.get_attribute("#row-1", "aria-selected") == "true"
+    # ours beside BackstopJS's, with the disagreement said out loud
+    page.goto(file_url(page_file, f"pair={rank_of(review, 'Signup', 'phone')}"))
+    page.reload()
+    page.wait_for_selector("html[data-ready=true]")
+    assert "CHANGED" in page.text_content("#our-verdict")
+    bs = page.text_content("#backstop-verdict")
+    assert "pass" in bs and "0.71%" in bs and "hides this change" in bs
+
+
+def test_each_view_shows_what_it_promises(chromium, page_file, fixture_review):
+    review, _ = fixture_review
+    page, w = opened(chromium, page_file, f"pair={rank_of(review, 'Signup', 'desktop')}")
+    layers = "#viewer img.layer"
+
+    def loaded(kind: str) -> bool:
+        return bool(page.eval_on_selector(f'#viewer img[data-layer="{kind}"]', "e => e.complete && e.naturalWidth > 0"))
+
+    page.keyboard.press("1")
+    assert page.locator(".pane").count() == 2 and loaded("ref") and loaded("test")
+    assert page.get_attribute('[data-view="side"]', "aria-pressed") == "true"
+
+    page.keyboard.press("2")  # swipe: the test image is clipped at the divider, which follows the slider
+    assert page.locator(".pane").count() == 1 and page.get_attribute('[data-view="swipe"]', "aria-pressed") == "true"
+    clip = page.eval_on_selector('img[data-layer="test"]', "e => e.style.clipPath")
+    page.eval_on_selector("#swipe-range", "e => { e.value = '10'; e.dispatchEvent(new Event('input')); }")
+    clip10 = page.eval_on_selector('img[data-layer="test"]', "e => e.style.clipPath")
+    assert clip.startswith("inset(") and clip10.startswith("inset(") and clip10 != clip
+    stage = page.locator(".stage").bounding_box()
+    pane = page.locator(".pane").bounding_box()
+    left = max(stage["x"], pane["x"])
+    y = pane["y"] + pane["height"] / 2
+    page.mouse.move(left + 30, y)
+    page.mouse.down()
+    page.mouse.move(left + 200, y, steps=4)
+    page.mouse.up()
+    assert int(page.eval_on_selector("#swipe-range", "e => e.value")) > 10
+
+    page.keyboard.press("3")  # onion skin: the test image's opacity follows the slider
+    page.eval_on_selector("#onion-range", "e => { e.value = '30'; e.dispatchEvent(new Event('input')); }")
+    assert page.eval_on_selector('img[data-layer="test"]', "e => e.style.opacity") == "0.3"
+
+    page.keyboard.press("4")  # blink: alternates on its own; b pauses and flips by hand
+    seen = {page.eval_on_selector('img[data-layer="test"]', "e => e.style.visibility")}
+    for _ in range(8):
+        page.wait_for_timeout(150)
+        seen.add(page.eval_on_selector('img[data-layer="test"]', "e => e.style.visibility"))
+    assert seen == {"visible", "hidden"}
+    page.keyboard.press("b")
+    assert page.text_content("#blink-toggle") == "play"
+    before = page.eval_on_selector('img[data-layer="test"]', "e => e.style.visibility")
+    page.keyboard.press("b")
+    after = page.eval_on_selector('img[data-layer="test"]', "e => e.style.visibility")
+    assert before != after
+    page.wait_for_timeout(700)
+    assert page.eval_on_selector('img[data-layer="test"]', "e => e.style.visibility") == after  # stays paused
+
+    page.keyboard.press("5")  # heat map: the mask over a dimmed test image, as large as the test image
+    assert loaded("mask") and page.eval_on_selector('img[data-layer="test"]', "e => e.classList.contains('dim')")
+    mask_w, test_w = page.eval_on_selector_all(layers, "els => els.map(e => e.getBoundingClientRect().width)")[::-1][:2]
+    assert abs(mask_w - test_w) < 1
+    clean(page, w)
+
+
+def test_region_navigation_scrolls_and_zooms_to_each_region(chromium, page_file, fixture_review):
+    review, _ = fixture_review
+    rank = rank_of(review, "Article", "phone")  # a 3,227 px tall page with a one-word change
+    rp = review.ranked[rank - 1]
+    region = rp.analysis.regions[0]
+    page, w = opened(chromium, page_file, f"pair={rank}")
+    # opening a changed pair goes straight to its first region, at actual size or larger
+    assert page.text_content("#region-pos") == "region 1/1"
+    zoom = int(page.text_content('[title^="Fit width"]').split()[-1].rstrip("%"))
+    assert zoom >= 100
+    assert page.evaluate("document.querySelector('.pane[data-role=test]').scrollTop") > 0
+    assert box_inside_pane(page, ".pane[data-role=test]", 0)
+    # the minimap shows where on the tall page the change is
+    top = page.eval_on_selector(".minimap .mk", "e => parseFloat(e.style.top)")
+    assert abs(top - 100 * region.box.y / rp.analysis.test_size[1]) < 0.5
+    # back to the top, then the minimap marker brings the region back
+    page.evaluate("document.querySelectorAll('.pane').forEach(p => p.scrollTop = 0)")
+    assert not box_inside_pane(page, ".pane[data-role=test]", 0)
+    page.click(".minimap .mk")
+    assert box_inside_pane(page, ".pane[data-role=test]", 0)
+
+    # two regions: n and p step through them, and each one is brought into view
+    blog = rank_of(review, "Blog", "desktop")
+    page.goto(file_url(page_file, f"pair={blog}&view=heat"))
+    page.reload()
+    page.wait_for_selector("html[data-ready=true]")
+    assert page.text_content("#region-pos") == "region 1/2"
+    page.keyboard.press("n")
+    assert page.text_content("#region-pos") == "region 2/2"
+    assert page.get_attribute('.region[data-k="1"]', "aria-current") == "true"
+    assert page.eval_on_selector('.pane .box[data-k="1"]', "e => e.classList.contains('focus')")
+    assert box_inside_pane(page, ".pane", 1)
+    page.keyboard.press("p")
+    assert page.text_content("#region-pos") == "region 1/2" and box_inside_pane(page, ".pane", 0)
+    page.click('.region[data-k="1"]')  # a region card does the same
+    assert page.text_content("#region-pos") == "region 2/2"
+    # every region explains itself: kind, where, area, contrast, SSIM, which test decided
+    card = page.text_content('.region[data-k="0"]')
+    for word in ("where", "area", "contrast", "SSIM", "decided", "rule"):
+        assert word in card
+    clean(page, w)
+
+
+def test_keyboard_shortcuts_and_help(chromium, page_file):
+    page, w = opened(chromium, page_file)
+    page.keyboard.press("j")
+    assert page.get_attribute("#row-2", "aria-selected") == "true" and page.get_attribute("#detail", "data-rank") == "2"
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    assert page.get_attribute("#detail", "data-rank") == "2"
+    page.keyboard.press("?")
+    assert page.is_visible("#help") and "next region" in page.text_content("#help")
+    page.keyboard.press("Escape")
+    assert page.locator("#help").count() == 0
+    page.keyboard.press("x")
+    assert page.locator("#viewer .box").count() == 0
+    page.keyboard.press("x")
+    assert page.locator("#viewer .box").count() > 0
+    page.keyboard.press("u")
+    assert page.locator("section[data-verdict=unchanged] .row").count() == 6
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "f-text"
+    page.keyboard.type("j")  # typing in the filter box is not a shortcut
+    assert page.get_attribute("#detail", "data-rank") == "2"
+    page.keyboard.press("Escape")
+    clean(page, w)
+
+
+def test_filters_by_verdict_viewport_and_text(chromium, page_file):
+    page, w = opened(chromium, page_file)
+
+    def visible_rows() -> list[str]:
+        return page.eval_on_selector_all("#list .row", "els => els.filter(e => !e.hidden && e.offsetParent)"
+                                                       ".map(e => e.querySelector('.lb').textContent + ' ' + "
+                                                       "e.querySelector('.sub').textContent.split(' ')[0])")
+
+    page.click('.chip[data-verdict="changed"]')
+    assert page.is_hidden('section[data-verdict="changed"]')
+    assert page.get_attribute("#detail", "data-rank") == "13"  # the selection moves to the first error
+    page.click('.chip[data-verdict="changed"]')
+    page.select_option("#f-viewport", "phone")
+    rows = visible_rows()
+    assert rows and all(r.endswith("phone") for r in rows)
+    page.fill("#f-text", "clock")
+    page.wait_for_timeout(250)
+    assert visible_rows() == ["Clock phone"]
+    assert page.text_content("#pair-title") == "Clock"
+    page.select_option("#f-viewport", "")
+    page.fill("#f-text", "CLOCK")
+    page.wait_for_timeout(250)
+    assert sorted(visible_rows()) == ["Clock desktop", "Clock phone"]
+    assert "1 of" not in page.text_content('section[data-verdict="changed"] h2')
+    page.fill("#f-text", "no such page")
+    page.wait_for_timeout(250)
+    assert visible_rows() == [] and page.is_visible("#list .empty")
+    clean(page, w)
+
+
+HOSTILE = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+
+
+def hostile_review(out: Path) -> Review:
+    ref = FIXTURE / "bitmaps_reference" / "fixture_Signup_0_document_0_phone.png"
+    test = next((FIXTURE / "bitmaps_test").iterdir()) / ref.name
+    d = out / "images" / "p0000"
+    d.mkdir(parents=True)
+    os.link(ref, d / "reference.png")
+    os.link(test, d / "test.png")
+    pair = Pair(index=0, file='x"><svg onload=window.__pwned=3>.png', label=HOSTILE, viewport="<b>phone</b>",
+                selector='"><svg onload="window.__pwned=4">', url="javascript:window.__pwned=5",
+                reference_url="", reference=ref, test=test, backstop_diff_image=None, backstop_status="pass",
+                backstop_mismatch=0.5, backstop_error=None, mismatch_threshold=3.0, same_dimensions=True)
+    err = Pair(index=1, file="e.png", label="</script><script>window.__pwned=6</script><!--", viewport="phone",
+               selector="document", url="https://example.org/?q=<script>", reference_url="", reference=None,
+               test=None, backstop_diff_image=None, backstop_status="fail", backstop_mismatch=None,
+               backstop_error="<iframe src=javascript:window.__pwned=7>", mismatch_threshold=3.0,
+               same_dimensions=None)
+    region = Region(Box(20, 900, 120, 50), RegionKind.COLOUR, 4000, 60.0, 0.9,
+                    why='<a href="javascript:window.__pwned=8">click</a>')
+    items = [(pair, PairAnalysis(Verdict.CHANGED, "<u>changed</u>", (region,), (320, 1500), (320, 1500), 4000)),
+             (err, PairAnalysis(Verdict.ERROR, "BackstopJS: <iframe src=javascript:window.__pwned=7>"))]
+    from reviewer.analyze import build_review
+    from reviewer.config import Settings
+
+    report = Report(id="<h1>id</h1>", root=out, source_file=out / "config.js", pairs=(pair, err),
+                    warnings=("<marquee>warning</marquee>",))
+    assets = {0: PairAssets("images/p0000/reference.png", "images/p0000/test.png"),
+              1: PairAssets("javascript:alert(1)", "../../../../etc/passwd.png")}
+    return build_review(report, items, Settings(), assets)
+
+
+def test_report_text_with_html_and_script_is_shown_as_text_and_runs_nothing(chromium, tmp_path):
+    review = hostile_review(tmp_path)
+    page_file = write_page(review, tmp_path)
+    html = page_file.read_text()
+    assert HOSTILE not in html and "<svg" not in html and "<iframe" not in html and "<marquee" not in html
+    page, w = opened(chromium, page_file)
+    for rank in (1, 2):
+        page.goto(file_url(page_file, f"pair={rank}"))
+        page.reload()
+        page.wait_for_selector("html[data-ready=true]")
+        page.click("#reasons summary")
+        page.wait_for_timeout(100)
+        assert page.evaluate("window.__pwned") is None
+    assert w.dialogs == [] and w.page_errors == [] and w.console_errors == []
+    assert page.evaluate("window.__csp") == []
+    assert page.evaluate("document.querySelectorAll('svg, iframe, marquee, u, h1 script, [onerror], [onload]')"
+                         ".length") == 0
+    assert page.eval_on_selector_all("script", "els => els.length") == 3  # data, actions, the page's own
+    # the text is there, verbatim
+    page.goto(file_url(page_file, "pair=1"))
+    page.reload()
+    page.wait_for_selector("html[data-ready=true]")
+    assert page.text_content("#pair-title") == HOSTILE
+    assert page.text_content("#pair-url") == "javascript:window.__pwned=5"
+    assert page.evaluate("document.querySelectorAll('a[href]').length") == 0  # the URL is text, not a link
+    assert '"><svg onload="window.__pwned=4">' in page.text_content(".ptitle .vp")
+    assert 'javascript:window.__pwned=8' in page.text_content('.region[data-k="0"]')
+    # image paths that are not the page's own files are never loaded
+    assert all(u.startswith(tmp_path.resolve().as_uri()) for u in w.requests)
+    assert not any("passwd" in u or u.startswith("javascript") for u in w.requests)
+
+
+def test_a_1000_pair_report_loads_only_what_is_on_screen(chromium, tmp_path):
+    review = large_review(1000, tmp_path)
+    page_file = write_page(review, tmp_path)
+    page, w = opened(chromium, page_file)
+    page.wait_for_timeout(500)
+    images = [u for u in w.requests if u.endswith(".png")]
+    # the selected pair's two screenshots and its region crops; nothing of the other 999
+    assert 2 <= len(images) <= 2 + 2 * 4, images
+    assert all("/p" + f"{review.ranked[0].pair.index:04d}" + "/" in u for u in images)
+    assert page.evaluate("document.images.length") <= 12
+    counts = review.counts
+    built = page.locator("#list .row").count()
+    assert built == counts["changed"] + counts["error"] + counts["noise"]  # unchanged rows not built yet
+    page.keyboard.press("u")
+    assert page.locator("#list .row").count() == 1000
+    page.fill("#f-text", "page 0999")
+    page.wait_for_timeout(250)
+    assert page.eval_on_selector_all("#list .row", "els => els.filter(e => !e.hidden).length") == 1
+    clean(page, w)
