@@ -288,7 +288,11 @@ class WebClient:
             try:
                 with self.stream(url, headers={"Accept-Encoding": "identity", "Accept": "*/*"}) as resp:
                     if resp.status_code != 200:
-                        raise DownloadError(f"{label}: the server answered {resp.status_code}")
+                        hint = ""
+                        if resp.status_code in (401, 403) and not self.trusted(resp.request.url):
+                            hint = (f" ({resp.request.url.host} asked for credentials; the token is only ever sent "
+                                    "to the API's own host)")
+                        raise DownloadError(f"{label}: the server answered {resp.status_code}{hint}")
                     expected = _content_length(resp)
                     written = 0
                     with tmp.open("wb") as fh:

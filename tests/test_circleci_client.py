@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ from reviewer.circleci import (
 )
 from reviewer.redact import redact
 from reviewer.release import ReleaseNotFound, find_release, release_tags
-from reviewer.webclient import GaveUp, OutcomeUnknown, RateLimited, WebClient, parse_retry_after
+from reviewer.webclient import DownloadError, GaveUp, OutcomeUnknown, RateLimited, WebClient, parse_retry_after
 
 pytest_plugins = ["circleci_fixtures"]
 
@@ -263,3 +264,19 @@ def test_fake_job_states_reflect_actions(cci: FakeCircleCI, client: CircleCIClie
     job: FakeJob = cci.job(wf, "rollback-staging")
     client.cancel_job(job.id)
     assert job.status == "canceled"
+
+
+def test_a_storage_host_asking_for_credentials_fails_clearly_without_getting_them(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "circleci.com":
+            return httpx.Response(302, headers={"Location": "https://storage.example.net/blob"})
+        return httpx.Response(403, text="AccessDenied")
+
+    client = CircleCIClient("secret-token-xyz", transport=httpx.MockTransport(handler), retry=fast_policy())
+    with pytest.raises(DownloadError, match="only ever sent to the API's own host"):
+        client.download("https://circleci.com/api/v2/artifact", tmp_path / "x.png")
+    assert seen[-1].url.host == "storage.example.net" and "circle-token" not in seen[-1].headers
+    assert list(tmp_path.iterdir()) == []
