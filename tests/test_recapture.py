@@ -255,6 +255,7 @@ def test_only_http_urls_are_captured():
         assert not capturable_url(url), url
 
 
+@pytest.mark.browser
 @needs_chromium
 def test_pairs_whose_url_is_not_http_are_left_as_they_were(fixture_review):
     from dataclasses import replace

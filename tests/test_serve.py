@@ -240,3 +240,28 @@ def test_listening_beyond_this_machine_needs_allow_host():
 def test_serve_needs_a_report_or_a_tag(tmp_path):
     with pytest.raises(UsageError, match="--tag"):
         make_server("planet4-nowhere", settings=Settings(), audit_log=tmp_path / "a.jsonl")
+
+
+def test_the_serve_command_serves_until_interrupted(fixture_review):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    _review, out = fixture_review
+    proc = subprocess.Popen([sys.executable, "-m", "reviewer", "serve", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line.startswith("review page: http://127.0.0.1:"), line
+        url = line.split()[2]
+        host, port = url.split("/")[2].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        conn.request("GET", "/")
+        r = conn.getresponse()
+        assert r.status == 200 and b'id="review-data"' in r.read()
+        conn.close()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=10)
+    assert code == 0

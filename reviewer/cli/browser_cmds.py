@@ -124,14 +124,14 @@ def serve(
 
     Example: reviewer serve planet4-africa --tag v1.234.0
     """
-    from reviewer.cli.circleci_cmds import _github_commit_lookup
+    from reviewer.cli.circleci_cmds import github_commit_lookup
     from reviewer.config import load_settings
     from reviewer.serve import make_server
 
     settings, _origin = load_settings(config)
     server = make_server(target, settings=settings, tag=tag, project=project, out=out, host=host, port=port,
                          allow_host=tuple(allow_host or ()), audit_log=audit_log, api_url=api_url,
-                         commit_lookup=_github_commit_lookup,
+                         commit_lookup=github_commit_lookup,
                          log=lambda line: _err.print(escape(line), style="dim"),
                          say=lambda line: _err.print(escape(line), style="dim"))
     _say(f"review page: {server.url}  (Ctrl-C to stop)", "bold")
@@ -139,10 +139,12 @@ def serve(
         _say("buttons disabled: no CircleCI release to act on (pass --project and --tag)")
     if open_page:
         webbrowser.open(server.url)
+    from reviewer.cli import Interrupted  # what Ctrl-C raises under `reviewer`'s main()
+
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    except (KeyboardInterrupt, Interrupted):
+        _say("stopped")
     finally:
         server.release()
     raise typer.Exit(EXIT_OK)

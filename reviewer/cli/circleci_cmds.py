@@ -430,7 +430,6 @@ def ci(source: Annotated[Path, typer.Argument(help="the BackstopJS report folder
     raise typer.Exit(outcome.exit_code)
 
 
-_github_commit_lookup = github_commit_lookup  # the name reviewer.cli.browser_cmds imports
 
 COMMANDS: dict[str, Callable[..., None]] = {
     "fetch": fetch, "review": review, "status": status, "approve": approve, "hold": hold,
