@@ -275,6 +275,7 @@ def build_review(report: Report, items: Sequence[tuple[Pair, PairAnalysis]], set
         counts={v.value: counts.get(v.value, 0) for v in Verdict},
         generated_at=dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
         assets=assets or {},
+        thresholds=settings.thresholds(),
     )
 
 

@@ -81,6 +81,14 @@ class Settings:
     def ignores_for(self, label: str, viewport: str) -> tuple[Box, ...]:
         return tuple(r.box for r in self.ignore_regions if r.applies_to(label, viewport))
 
+    def thresholds(self) -> dict[str, float | int | bool]:
+        """The scalar settings that decide verdicts, for the outputs to show."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name != "workers" and isinstance(getattr(self, f.name), bool | int | float)
+        }
+
     def digest(self) -> str:
         """Identifies the settings that change analysis results (for the result cache)."""
         data = asdict(self)

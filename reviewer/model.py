@@ -181,4 +181,5 @@ class Review:
     counts: dict[str, int]
     generated_at: str  # ISO 8601 UTC
     assets: dict[int, PairAssets] = field(default_factory=dict)  # by Pair.index
+    thresholds: dict[str, float | int | bool] = field(default_factory=dict)  # the settings that decided
     digest: str = ""  # sha256 over review.json's content: identifies this analysis in audits

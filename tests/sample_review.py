@@ -44,4 +44,5 @@ def sample_review() -> Review:
     report = Report(id="sample", root=Path("/r"), source_file=Path("/r/html_report/config.js"),
                     pairs=tuple(p for p, _ in items))
     return Review(report=report, ranked=ranked, decision=decide(ranked), settings_digest=Settings().digest(),
-                  counts={"changed": 3, "error": 1, "noise": 1, "unchanged": 1}, generated_at="2026-01-01T00:00:00Z")
+                  counts={"changed": 3, "error": 1, "noise": 1, "unchanged": 1}, generated_at="2026-01-01T00:00:00Z",
+                  thresholds=Settings().thresholds())

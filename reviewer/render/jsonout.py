@@ -72,6 +72,7 @@ def review_dict(review: Review) -> dict[str, Any]:
         "decision": {"action": review.decision.action, "reasons": list(review.decision.reasons)},
         "counts": review.counts,
         "settings_digest": review.settings_digest,
+        "settings": review.thresholds,
         "generated_at": review.generated_at,
         "pairs": [pair_dict(rp, review) for rp in review.ranked],
     }
