@@ -11,13 +11,15 @@ HOLD = "hold"
 _LISTED = 5
 
 
-def _names(pairs: Sequence[RankedPair], detail: bool) -> str:
+def _names(pairs: Sequence[RankedPair]) -> str:
+    # Names only: each pair's own reason is in the outputs next to it; repeating it here made
+    # the decision unreadable.
     shown = []
     for rp in pairs[:_LISTED]:
         name = f"{rp.pair.label} [{rp.pair.viewport}]"
         if rp.pair.selector not in ("document", "viewport", ""):
             name += f" {rp.pair.selector}"
-        shown.append(f"{name}: {rp.analysis.reason}" if detail else name)
+        shown.append(name)
     more = len(pairs) - _LISTED
     return "; ".join(shown) + (f"; and {more} more" if more > 0 else "")
 
@@ -31,9 +33,9 @@ def decide(ranked: Sequence[RankedPair], report_problems: Sequence[str] = ()) ->
     changed = [rp for rp in ranked if rp.analysis.verdict is Verdict.CHANGED]
     errors = [rp for rp in ranked if rp.analysis.verdict is Verdict.ERROR]
     if changed:
-        reasons.append(f"{len(changed)} pair(s) changed: {_names(changed, detail=False)}")
+        reasons.append(f"{len(changed)} pair(s) changed: {_names(changed)}")
     if errors:
-        reasons.append(f"{len(errors)} pair(s) could not be compared: {_names(errors, detail=True)}")
+        reasons.append(f"{len(errors)} pair(s) could not be compared: {_names(errors)}")
     known = {Verdict.CHANGED, Verdict.ERROR, Verdict.NOISE, Verdict.UNCHANGED}
     odd = [rp for rp in ranked if rp.analysis.verdict not in known]
     if odd:
