@@ -3,33 +3,58 @@
 from __future__ import annotations
 
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reviewer.model import Review, Verdict
+from reviewer.model import RankedPair, Review, Verdict
 
 EXIT_OK, EXIT_HOLD = 0, 3
 _STYLE = {"changed": "bold red", "error": "dark_orange", "noise": "yellow", "unchanged": "green"}
 
 
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def short_why(rp: RankedPair) -> str:
+    """What a person needs in one table cell: the kinds of change, or the noise, or the error."""
+    a = rp.analysis
+    if a.verdict is Verdict.CHANGED:
+        kinds = Counter(r.kind.value for r in a.regions if r.significant)
+        return ", ".join(f"{n} {k}" if n > 1 else k for k, n in kinds.most_common())
+    if a.verdict is Verdict.NOISE:
+        return ", ".join(f"{k} {n:,} px" for k, n in sorted(a.noise_pixels.items(), key=lambda kv: -kv[1])[:2])
+    return a.reason
+
+
 def print_review(review: Review, out_dir: Path, console: Console, limit: int = 25) -> None:
-    table = Table(title=f"Report {escape(review.report.id)}: ranked pairs", show_lines=False)
-    for col, just in (("#", "right"), ("verdict", "left"), ("label", "left"), ("viewport", "left"),
-                      ("score", "right"), ("why", "left"), ("BackstopJS", "left")):
-        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    table = Table(title=f"Report {escape(review.report.id)}: ranked pairs", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False, padding=(0, 0))
+    # Fixed widths and text cut by us: the table must stay readable at 80 columns (CI logs).
+    widths = {"#": 3, "verdict": 9, "pair": 22, "score": 5, "what": max(20, console.width - 57), "BackstopJS": 12}
+    for name, width in widths.items():
+        table.add_column(name, justify="right" if name in ("#", "score") else "left", no_wrap=True,
+                         min_width=width, max_width=width)
+    what_width = widths["what"]
     shown = [rp for rp in review.ranked if rp.analysis.verdict is not Verdict.UNCHANGED][:limit]
     for rp in shown:
         v = rp.analysis.verdict.value
-        bs = rp.pair.backstop_status + (f" {rp.pair.backstop_mismatch:.2f}%" if rp.pair.backstop_mismatch is not None
-                                        else "")
-        table.add_row(str(rp.rank), f"[{_STYLE[v]}]{v}[/]", escape(rp.pair.label[:40]), escape(rp.pair.viewport[:16]),
-                      f"{rp.score:.1f}" if v == "changed" else "", escape(rp.analysis.reason[:90]), bs)
+        mm = rp.pair.backstop_mismatch
+        bs = rp.pair.backstop_status + (f" {mm:.2f}%" if mm is not None else "")
+        pair = escape(_cut(f"{rp.pair.label} [{rp.pair.viewport}]", widths["pair"]))
+        score = f"{rp.score:.1f}" if v == "changed" else ""
+        table.add_row(str(rp.rank), f"[{_STYLE[v]}]{v}[/]", pair, score, escape(_cut(short_why(rp), what_width)), bs)
+    hidden = len([rp for rp in review.ranked if rp.analysis.verdict is not Verdict.UNCHANGED]) - len(shown)
+    if hidden > 0:
+        table.caption = f"and {hidden} more: see review.json or index.html"
     if shown:
         console.print(table)
     c = review.counts
