@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import datetime as dt
 import json
 import os
@@ -14,16 +16,17 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from reviewer import cache
 from reviewer.config import Settings
 from reviewer.errors import ImageError
-from reviewer.imaging.compare import MASK_CHANGED, MASK_INSERTED, MASK_NOISE, compare_images
+from reviewer.imaging.compare import MASK_CHANGED, MASK_INSERTED, MASK_NOISE, compare_images, warm_up
 from reviewer.imaging.decode import file_digest, load_rgb, placeholder_reason
 from reviewer.imaging.regions import pad_box
 from reviewer.model import Pair, PairAnalysis, PairAssets, RegionKind, Report, Review, Verdict
@@ -44,6 +47,15 @@ class PairJob:
     pair: Pair
     settings: Settings
     images_dir: Path | None  # where to write the page's images; None = analysis only
+    cache_dir: Path | None = None  # where analyses are cached (reviewer.cache); None = no cache
+    pixels: int = 0  # the larger image's width x height from the PNG headers; 0 = unknown
+
+
+@dataclass(frozen=True)
+class PairResult:
+    analysis: PairAnalysis
+    assets: PairAssets
+    cache_key: str | None = None  # the cache entry this pair used or wrote
 
 
 def error(reason: str, started: float) -> PairAnalysis:
@@ -52,16 +64,26 @@ def error(reason: str, started: float) -> PairAnalysis:
 
 def analyze_pair(job: PairJob) -> tuple[PairAnalysis, PairAssets]:
     """Analyse one pair; never raises for a bad pair: it becomes verdict `error` with a reason."""
+    result = _run_job(job)
+    return result.analysis, result.assets
+
+
+def _run_job(job: PairJob) -> PairResult:
     started = time.perf_counter()
+    keys: list[str] = []
     try:
-        return _analyze_pair(job, started)
+        analysis, assets = _analyze_pair(job, started, keys)
     except MemoryError:
-        return error("not enough memory to compare these images", started), PairAssets()
+        analysis, assets = error("not enough memory to compare these images", started), PairAssets()
     except Exception as exc:  # one broken pair must not sink the other 99; the reason says what happened
-        return error(f"internal error while comparing ({type(exc).__name__}: {exc})", started), PairAssets()
+        analysis = error(f"internal error while comparing ({type(exc).__name__}: {exc})", started)
+        assets = PairAssets()
+    if job.pixels >= TRIM_PIXELS:
+        _trim_heap()
+    return PairResult(analysis, assets, keys[0] if keys else None)
 
 
-def _analyze_pair(job: PairJob, started: float) -> tuple[PairAnalysis, PairAssets]:
+def _analyze_pair(job: PairJob, started: float, keys: list[str] | None = None) -> tuple[PairAnalysis, PairAssets]:
     pair, settings = job.pair, job.settings
     if pair.path_problem:
         return error(pair.path_problem, started), PairAssets()
@@ -84,15 +106,61 @@ def _analyze_pair(job: PairJob, started: float) -> tuple[PairAnalysis, PairAsset
         analysis = PairAnalysis(Verdict.UNCHANGED, "byte-identical files",
                                 seconds=time.perf_counter() - started)
         return analysis, _copy_assets(job)
+    ignore = settings.ignores_for(pair.label, pair.viewport)
+    key = None
+    if job.cache_dir is not None:
+        key = cache.pair_key(ref_digest, test_digest, settings, ignore, job.images_dir is not None)
+        if keys is not None:
+            keys.append(key)
+        hit = cache.load(job.cache_dir, key)
+        if hit is not None:
+            return _with_time(hit.analysis, started), _cached_assets(job, hit)
     try:
         ref, test = load_rgb(pair.reference), load_rgb(pair.test)
     except ImageError as exc:
         return error(str(exc), started), _copy_assets(job)
     mask = np.zeros(test.shape[:2], dtype=np.uint8) if job.images_dir else None
-    ignore = settings.ignores_for(pair.label, pair.viewport)
     analysis = compare_images(ref, test, settings, ignore, mask)
     assets = _write_assets(job, analysis, ref, test, mask)
+    if key is not None and job.cache_dir is not None:
+        _store(job, key, analysis, assets)
     return _with_time(analysis, started), assets
+
+
+def _store(job: PairJob, key: str, analysis: PairAnalysis, assets: PairAssets) -> None:
+    """Keep the analysis and the page images it produced (by file name) in the cache."""
+    assert job.cache_dir is not None
+    out = job.images_dir.parent if job.images_dir is not None else None
+    files: dict[str, Path] = {}
+
+    def name(rel: str | None) -> str | None:
+        if rel is None or out is None:
+            return None
+        files[Path(rel).name] = out / rel
+        return Path(rel).name
+
+    images = {"mask": name(assets.mask), "thumb": name(assets.thumb),
+              "crops": [[name(r), name(t)] for r, t in assets.crops]}
+    cache.store(job.cache_dir, key, replace(analysis, seconds=0.0), images, files)
+
+
+def _cached_assets(job: PairJob, hit: cache.Hit) -> PairAssets:
+    """The page images of a cache hit, linked into this run's folder for the pair."""
+    base = _copy_assets(job)
+    d = _pair_dir(job)
+    if d is None:
+        return base
+
+    def place(name: str | None) -> str | None:
+        if name is None:
+            return None
+        dst = d / name
+        _link_or_copy(hit.folder / name, dst)
+        return _rel(dst, job)
+
+    return PairAssets(reference=base.reference, test=base.test, mask=place(hit.images.get("mask")),
+                      thumb=place(hit.images.get("thumb")),
+                      crops=tuple((place(r), place(t)) for r, t in hit.images.get("crops", [])))
 
 
 def _with_time(analysis: PairAnalysis, started: float) -> PairAnalysis:
@@ -113,6 +181,11 @@ def _rel(path: Path, job: PairJob) -> str:
 
 
 def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        if os.path.samefile(src, dst):  # already linked by an earlier run into this folder
+            return
+    except OSError:
+        pass
     tmp = dst.with_name(dst.name + ".part")
     tmp.unlink(missing_ok=True)
     try:
@@ -136,9 +209,14 @@ def _copy_assets(job: PairJob) -> PairAssets:
     return PairAssets(reference=out.get("reference"), test=out.get("test"))
 
 
+# zlib's run-length strategy: a fifth faster than level 1's default on photo crops, for files a
+# fifth larger; screenshots' flat areas compress as well either way.
+Z_RLE = 3
+
+
 def _save_png(arr: np.ndarray, path: Path) -> None:
     tmp = path.with_name(path.name + ".part")
-    Image.fromarray(arr).save(tmp, format="PNG", compress_level=1)
+    Image.fromarray(arr).save(tmp, format="PNG", compress_level=1, compress_type=Z_RLE)
     os.replace(tmp, path)
 
 
@@ -152,15 +230,23 @@ def _write_assets(job: PairJob, analysis: PairAnalysis, ref: np.ndarray, test: n
     if mask.any():
         mask_rel = _write_mask(mask, d / "mask.png", job)
     thumb_rel = _write_thumb(test, d / "thumb.png", job)
+    # A crop that is the whole screenshot (a page that drifted all over) is the screenshot
+    # already linked beside the page when its file holds exactly these pixels (plain RGB):
+    # point to it instead of encoding a copy.
+    whole_ref = base.reference if job.pair.reference is not None and _plain_rgb(job.pair.reference) else None
+    whole_test = base.test if job.pair.test is not None and _plain_rgb(job.pair.test) else None
     crops: list[tuple[str | None, str | None]] = []
     for k, region in enumerate(analysis.regions[:MAX_CROPS]):
         rbox = region.box
         tbox = pad_box(rbox, CROP_PAD, test.shape[1], test.shape[0])
         ref_rel = test_rel = None
         if region.kind is not RegionKind.REMOVED:
-            p = d / f"r{k}-test.png"
-            _save_png(np.ascontiguousarray(test[tbox.y : tbox.y2, tbox.x : tbox.x2]), p)
-            test_rel = _rel(p, job)
+            if whole_test is not None and (tbox.w, tbox.h) == (test.shape[1], test.shape[0]):
+                test_rel = whole_test
+            else:
+                p = d / f"r{k}-test.png"
+                _save_png(np.ascontiguousarray(test[tbox.y : tbox.y2, tbox.x : tbox.x2]), p)
+                test_rel = _rel(p, job)
         if region.kind is not RegionKind.INSERTED:
             if region.kind is RegionKind.REMOVED and region.ref_y is not None and region.ref_h:
                 y0, y1 = max(0, region.ref_y - CROP_PAD), min(ref.shape[0], region.ref_y + region.ref_h + CROP_PAD)
@@ -168,13 +254,25 @@ def _write_assets(job: PairJob, analysis: PairAnalysis, ref: np.ndarray, test: n
             else:
                 y0, y1 = tbox.y, min(ref.shape[0], tbox.y2)
                 x0, x1 = tbox.x, min(ref.shape[1], tbox.x2)
-            if y1 > y0 and x1 > x0:
+            if whole_ref is not None and (y0, x0, y1, x1) == (0, 0, ref.shape[0], ref.shape[1]):
+                ref_rel = whole_ref
+            elif y1 > y0 and x1 > x0:
                 p = d / f"r{k}-reference.png"
                 _save_png(np.ascontiguousarray(ref[y0:y1, x0:x1]), p)
                 ref_rel = _rel(p, job)
         crops.append((ref_rel, test_rel))
     return PairAssets(reference=base.reference, test=base.test, mask=mask_rel, thumb=thumb_rel,
                       crops=tuple(crops))
+
+
+def _plain_rgb(path: Path) -> bool:
+    """True when the file decodes to exactly the RGB array the analysis saw (8-bit RGB PNG,
+    no transparency to composite)."""
+    try:
+        with Image.open(path) as im:
+            return im.format == "PNG" and im.mode == "RGB" and "transparency" not in im.info
+    except (OSError, ValueError, SyntaxError):
+        return False
 
 
 def _write_mask(mask: np.ndarray, path: Path, job: PairJob) -> str:
@@ -186,7 +284,7 @@ def _write_mask(mask: np.ndarray, path: Path, job: PairJob) -> str:
     im.putpalette(palette)
     tmp = path.with_name(path.name + ".part")
     # Index 0 transparent, so the mask lies over the screenshot in the page.
-    im.save(tmp, format="PNG", transparency=0, compress_level=1)
+    im.save(tmp, format="PNG", transparency=0, compress_level=1, compress_type=Z_RLE)
     os.replace(tmp, path)
     return _rel(path, job)
 
@@ -195,11 +293,16 @@ def _write_thumb(test: np.ndarray, path: Path, job: PairJob) -> str:
     h, w = test.shape[:2]
     scale = THUMB_WIDTH / w if w > THUMB_WIDTH else 1.0
     crop_h = min(h, int(THUMB_MAX_HEIGHT / scale))
-    im = Image.fromarray(np.ascontiguousarray(test[:crop_h]))
+    # Every k-th pixel first (k at most half the reduction, so the resampling below still
+    # averages): converting the full-size rows into a Pillow image was most of the cost.
+    k = max(1, int(1 / scale) // 2)
+    im = Image.fromarray(np.ascontiguousarray(test[:crop_h:k, ::k]))
     if scale < 1.0:
-        im = im.resize((THUMB_WIDTH, max(1, round(crop_h * scale))), Image.Resampling.BILINEAR)
+        # reducing_gap: box-reduce by a whole factor first, then resample: twice as fast and
+        # indistinguishable at thumbnail size.
+        im = im.resize((THUMB_WIDTH, max(1, round(crop_h * scale))), Image.Resampling.BILINEAR, reducing_gap=2.0)
     tmp = path.with_name(path.name + ".part")
-    im.save(tmp, format="PNG", compress_level=1)
+    im.save(tmp, format="PNG", compress_level=1, compress_type=Z_RLE)
     os.replace(tmp, path)
     return _rel(path, job)
 
@@ -224,42 +327,139 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+# After a pair this large, the worker hands the free parts of its heap back to the system.
+TRIM_PIXELS = 4_000_000
+
+
+def _trim_heap() -> None:
+    """Give the free parts of the heap back after a large pair (a few ms): the many medium
+    temporaries of an analysis leave holes that glibc would otherwise keep, so a worker would
+    carry the memory of its largest pair into the next one. No effect without glibc."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).malloc_trim(0)
+
+
 def analyze_report(report: Report, settings: Settings, images_dir: Path | None = None,
-                   progress: Progress | None = None) -> tuple[list[tuple[Pair, PairAnalysis]], dict[int, PairAssets]]:
+                   progress: Progress | None = None, cache_dir: Path | None = None,
+                   used_keys: set[str] | None = None,
+                   ) -> tuple[list[tuple[Pair, PairAnalysis]], dict[int, PairAssets]]:
+    """Analyse every pair, in parallel processes. `cache_dir` enables the result cache;
+    the keys of the entries this run used are added to `used_keys`."""
     results: dict[int, tuple[PairAnalysis, PairAssets]] = {}
     dup = _duplicates(report.pairs)
-    jobs = [PairJob(p, settings, images_dir) for p in report.pairs if p.index not in dup]
+    jobs = [PairJob(p, settings, images_dir, cache_dir, _pair_pixels(p)) for p in report.pairs if p.index not in dup]
     for index, reason in dup.items():
         results[index] = (PairAnalysis(Verdict.ERROR, reason), PairAssets())
     total = len(report.pairs)
     done = len(results)
     if progress:
         progress(done, total)
+
+    def finished(job: PairJob, result: PairResult) -> None:
+        nonlocal done
+        results[job.pair.index] = (result.analysis, result.assets)
+        if used_keys is not None and result.cache_key:
+            used_keys.add(result.cache_key)
+        done += 1
+        if progress:
+            progress(done, total)
+
     workers = settings.workers or os.cpu_count() or 1
     if workers <= 1 or len(jobs) <= 1:
         for job in jobs:
-            results[job.pair.index] = analyze_pair(job)
-            done += 1
-            if progress:
-                progress(done, total)
+            finished(job, _run_job(job))
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), initializer=_worker_init) as pool:
-            futures = {pool.submit(analyze_pair, job): job for job in jobs}
-            for fut in as_completed(futures):
-                job = futures[fut]
-                try:
-                    results[job.pair.index] = fut.result()
-                except Exception as exc:  # a worker that died (e.g. killed for memory)
-                    results[job.pair.index] = (
-                        PairAnalysis(Verdict.ERROR, f"analysis process failed ({type(exc).__name__})"),
-                        PairAssets(),
-                    )
-                done += 1
-                if progress:
-                    progress(done, total)
+        _run_parallel(jobs, min(workers, len(jobs)), finished)
     items = [(p, results[p.index][0]) for p in report.pairs]
     assets = {p.index: results[p.index][1] for p in report.pairs}
     return items, assets
+
+
+# Memory. A pair being analysed needs about PAIR_BYTES_PER_PIXEL per pixel of its larger
+# image plus PAIR_FIXED_BYTES (two RGB images, the mask, a decode in flight, the scan of its
+# differences; measured on Planet 4 shaped pages: 13 per pixel while decoding, which is the
+# peak of most pairs; a page whose every pixel differs peaks at up to ~20). The run must stay within
+# TARGET_BYTES_PER_PIXEL of its largest pair: pairs run side by side only while their
+# estimates fit what that leaves after the processes themselves, the largest first so they
+# never end up alone at the end. A pair larger than that budget runs alone.
+PAIR_BYTES_PER_PIXEL = 14
+PAIR_FIXED_BYTES = 8 * 1024**2
+TARGET_BYTES_PER_PIXEL = 40
+# Below this largest pair the target is smaller than the interpreters themselves (about
+# 80 MB each): it cannot mean anything, and pairs share SMALL_REPORT_BUDGET instead.
+SMALL_REPORT_PIXELS = 4_000_000
+SMALL_REPORT_BUDGET = 256 * 1024**2
+
+
+def _run_parallel(jobs: list[PairJob], workers: int, finished: Callable[[PairJob, PairResult], None]) -> None:
+    pending = sorted(jobs, key=lambda j: (-j.pixels, j.pair.index))
+    with contextlib.suppress(Exception):  # only a warm-up: a failure here changes nothing
+        warm_up()
+    budget = _memory_budget(max(j.pixels for j in jobs), workers)
+    running: dict[Future[PairResult], PairJob] = {}
+    used = 0
+    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+        while pending or running:
+            while pending and len(running) < workers:
+                # The largest pending pair that fits beside the running ones (any pair when
+                # nothing runs: a pair larger than the budget still has to be analysed).
+                pick = next((j for j in pending if not running or used + _estimate(j) <= budget), None)
+                if pick is None:
+                    break
+                pending.remove(pick)
+                running[pool.submit(_run_job, pick)] = pick
+                used += _estimate(pick)
+            completed, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in completed:
+                job = running.pop(fut)
+                used -= _estimate(job)
+                try:
+                    result = fut.result()
+                except Exception as exc:  # a worker that died (e.g. killed for memory)
+                    result = PairResult(
+                        PairAnalysis(Verdict.ERROR, f"analysis process failed ({type(exc).__name__})"), PairAssets())
+                finished(job, result)
+
+
+def _estimate(job: PairJob) -> int:
+    return PAIR_BYTES_PER_PIXEL * job.pixels + PAIR_FIXED_BYTES
+
+
+def _memory_budget(largest: int, workers: int) -> int:
+    """Bytes the pairs running at once may use: the target for the largest pair, less what the
+    parent and the worker processes take before they hold any image."""
+    if largest < SMALL_REPORT_PIXELS:
+        return SMALL_REPORT_BUDGET
+    return TARGET_BYTES_PER_PIXEL * largest - (workers + 1) * _process_baseline()
+
+
+def _process_baseline() -> int:
+    """This process's resident memory now (interpreter and libraries): what each worker,
+    forked from it, starts with."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 100 * 1024**2
+
+
+def _pair_pixels(pair: Pair) -> int:
+    """The larger image's pixel count, from the PNG headers (24 bytes each); 0 when unknown."""
+    best = 0
+    for path in (pair.reference, pair.test):
+        if path is None:
+            continue
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(24)
+        except OSError:
+            continue
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+            best = max(best, int.from_bytes(head[16:20], "big") * int.from_bytes(head[20:24], "big"))
+    return best
 
 
 def build_review(report: Report, items: Sequence[tuple[Pair, PairAnalysis]], settings: Settings,
@@ -290,11 +490,13 @@ def default_out(report: Report) -> Path:
 
 
 def run(source: Path, out: Path | None, settings: Settings, progress: Progress | None = None,
-        on_report: Callable[[Report], None] | None = None) -> tuple[Review, Path]:
+        on_report: Callable[[Report], None] | None = None, use_cache: bool = True) -> tuple[Review, Path]:
     """Find the report in SOURCE, analyse every pair, write the outputs into OUT.
 
     Returns the review and the output folder. Raises ReportError when the report itself
-    cannot be read; bad pairs do not raise, they become `error` pairs.
+    cannot be read; bad pairs do not raise, they become `error` pairs. With `use_cache`, pair
+    analyses are kept in OUT/.reviewer-cache and reused when the same files are analysed
+    again with the same settings (reviewer.cache); entries this run did not use are dropped.
     """
     from reviewer.render.html import render_html
     from reviewer.render.jsonout import render_json
@@ -308,7 +510,11 @@ def run(source: Path, out: Path | None, settings: Settings, progress: Progress |
             on_report(report)
         out_dir = out if out is not None else default_out(report)
         with output_lock(out_dir):
-            items, assets = analyze_report(report, settings, out_dir / "images", progress)
+            cache_dir = out_dir / cache.CACHE_DIR_NAME if use_cache else None
+            used: set[str] = set()
+            items, assets = analyze_report(report, settings, out_dir / "images", progress, cache_dir, used)
+            if cache_dir is not None:
+                cache.prune(cache_dir, used)
             review = build_review(report, items, settings, assets)
             json_text = render_json(review)
             review = replace(review, digest=json.loads(json_text)["digest"])

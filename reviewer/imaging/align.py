@@ -9,6 +9,7 @@ and the rest is compared with the rows it actually corresponds to.
 from __future__ import annotations
 
 import difflib
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,10 +29,17 @@ class Segment:
 
 
 def row_keys(img: NDArray[np.uint8]) -> list[bytes]:
-    """One exact key per row. Equal keys are verified later, so the key needs no crypto."""
-    h = img.shape[0]
-    flat = np.ascontiguousarray(img).reshape(h, -1)
-    return [row.tobytes() for row in flat]
+    """One key per row: a 128-bit BLAKE2 digest of its bytes.
+
+    Equal rows get equal keys; different rows get different keys but for a 2**-128 chance, and
+    rows matched as equal are compared pixel by pixel later anyway. 16 bytes per row instead
+    of a copy of the row (a 1500 x 15,000 page: 240 KB instead of 67 MB per image).
+    """
+    blake2b = hashlib.blake2b
+    if img.flags.c_contiguous:
+        flat = img.reshape(img.shape[0], -1)
+        return [blake2b(row.data, digest_size=16).digest() for row in flat]
+    return [blake2b(np.ascontiguousarray(row).data, digest_size=16).digest() for row in img]
 
 
 def align_rows(ref: NDArray[np.uint8], test: NDArray[np.uint8]) -> list[Segment]:

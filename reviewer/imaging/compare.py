@@ -6,14 +6,35 @@ Pure: arrays and settings in, PairAnalysis out. File handling lives in reviewer.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from skimage.measure import label
 
 from reviewer.config import Settings
 from reviewer.imaging.align import Segment, align_rows
-from reviewer.imaging.pixels import CLASS_NAMES, SIGNIFICANT, SUBPIXEL, classify_pixels, colour_delta_e
-from reviewer.imaging.regions import crop, group_pixels, kind_of, pad_box, region_ssim, subpixel_offset
+from reviewer.imaging.pixels import (
+    CLASS_NAMES,
+    SIGNIFICANT,
+    SUBPIXEL,
+    DeltaECache,
+    classify_at,
+    colour_delta_e,
+    differing_pixels_in_rows,
+    differing_rows,
+    row_chunks,
+)
+from reviewer.imaging.regions import (
+    crop,
+    group_pixels,
+    kind_of,
+    merge_overlapping,
+    pad_box,
+    region_ssim,
+    subpixel_offset,
+)
 from reviewer.model import Box, PairAnalysis, Region, RegionKind, Verdict
 
 Img = NDArray[np.uint8]
@@ -41,12 +62,16 @@ def compare_images(
     filled with MASK_* values so the review page can paint where the differences are."""
     ref_size = (int(ref.shape[1]), int(ref.shape[0]))
     test_size = (int(test.shape[1]), int(test.shape[0]))
-    if ref.shape == test.shape and np.array_equal(ref, test):
+    same_shape = ref.shape == test.shape
+    rows = differing_rows(ref, test) if same_shape else None
+    if rows is not None and not rows.any():
         return PairAnalysis(Verdict.UNCHANGED, "pixel-identical", (), ref_size, test_size)
 
     regions: list[Region] = []
     noise: Counter[str] = Counter()
-    noise_regions: list[Region] = []
+    # Noise regions are only shown when nothing significant is found; each entry is a band
+    # region or a deferred computation over one segment's scan, kept in page order.
+    noise_regions: list[Region | Callable[[], list[Region]]] = []
     w = min(ref.shape[1], test.shape[1])
     if ref.shape[1] != test.shape[1]:
         regions.append(_width_region(ref, test, w))
@@ -55,8 +80,12 @@ def compare_images(
     ref_c, test_c = ref[:, :w], test[:, :w]
 
     for seg in align_rows(ref_c, test_c):
-        if seg.kind == "equal" and np.array_equal(ref_c[seg.r0 : seg.r1], test_c[seg.t0 : seg.t1]):
-            continue
+        seg_rows = rows if (rows is not None and seg.kind == "compare" and seg.r0 == 0
+                            and seg.r1 == ref.shape[0]) else None
+        if seg.kind == "equal":
+            seg_rows = differing_rows(ref_c[seg.r0 : seg.r1], test_c[seg.t0 : seg.t1])
+            if not seg_rows.any():
+                continue
         if seg.kind in ("inserted", "removed"):
             band = _band_region(ref_c, test_c, seg, settings)
             if mask is not None and seg.kind == "inserted":
@@ -67,9 +96,10 @@ def compare_images(
                 noise[band.kind.value] += band.box.area
                 noise_regions.append(band)
             continue
-        found, noisy, counts = _compare_segment(ref_c, test_c, seg, settings, ignore, mask)
+        found, noisy, counts = _compare_segment(ref_c, test_c, seg, settings, ignore, mask, seg_rows)
         regions += found
-        noise_regions += noisy
+        if noisy is not None:
+            noise_regions.append(noisy)
         noise.update(counts)
 
     significant = [r for r in regions if r.significant]
@@ -83,7 +113,7 @@ def compare_images(
         total = sum(noise.values())
         parts = ", ".join(f"{k} {n} px" for k, n in noise.most_common())
         verdict, reason = Verdict.NOISE, f"only rendering noise ({total} px: {parts})"
-    shown = significant if significant else _top_noise(noise_regions)
+    shown = significant if significant else _top_noise(_expand(noise_regions))
     return PairAnalysis(
         verdict=verdict,
         reason=reason,
@@ -96,36 +126,103 @@ def compare_images(
     )
 
 
+def _expand(items: list[Region | Callable[[], list[Region]]]) -> list[Region]:
+    out: list[Region] = []
+    for item in items:
+        out += [item] if isinstance(item, Region) else item()
+    return out
+
+
 def _top_noise(regions: list[Region]) -> list[Region]:
     return sorted(regions, key=lambda r: -r.pixels)[:MAX_NOISE_REGIONS]
 
 
+# The delta E of colour pairs already seen, kept for the life of the process (a worker
+# analyses many pairs of the same site: the same colours come back).
+_DELTA_E = DeltaECache()
+
+
+@dataclass
+class _Scan:
+    """Every differing pixel of one segment, classified, in row-major order.
+
+    The coordinates are not kept: a chunk's are found again from its rows when needed, so a
+    page where every pixel differs costs 5 bytes per pixel here (delta E and class), plus
+    12 per significant pixel.
+    """
+
+    n: int
+    delta_e: NDArray[np.float32]
+    cls: NDArray[np.uint8]
+    chunks: list[tuple[NDArray[np.intp], int, int]]  # rows, [start, stop) in delta_e/cls
+    sig_pos: NDArray[np.int32]  # positions of the significant pixels in delta_e/cls
+    sig_ys: NDArray[np.int32]
+    sig_xs: NDArray[np.int32]
+    occupied: NDArray[np.bool_]  # merge_distance_px cells holding a differing pixel
+
+
+def _scan_segment(
+    a: Img, b: Img, rows: NDArray[np.bool_], settings: Settings, ignore: tuple[Box, ...],
+    mask: Img | None, t0: int,
+) -> _Scan:
+    """Classify the differing pixels a bounded band of rows at a time (rows that did not change
+    are never looked at pixel by pixel). Same result as classifying the whole segment at once:
+    a pixel's class depends only on the images around it."""
+    h, w = b.shape[:2]
+    cell = max(1, settings.merge_distance_px)
+    chunks = row_chunks(rows, w)
+    cap = int(rows.sum()) * w  # upper bound; np.empty pages are only committed when written
+    delta_e = np.empty(cap, dtype=np.float32)
+    cls = np.empty(cap, dtype=np.uint8)
+    sig_pos = np.empty(cap, dtype=np.int32)
+    sig_ys = np.empty(cap, dtype=np.int32)
+    sig_xs = np.empty(cap, dtype=np.int32)
+    occupied = np.zeros((h // cell + 1, w // cell + 1), dtype=bool)
+    records: list[tuple[NDArray[np.intp], int, int]] = []
+    n = m = 0
+    for chunk in chunks:
+        ys, xs = differing_pixels_in_rows(a, b, chunk)
+        k = ys.size
+        de = _DELTA_E.lookup(a[ys, xs], b[ys, xs])
+        c = classify_at(a, b, ys, xs, de, drift_delta_e=settings.drift_delta_e,
+                        detect_antialiasing=settings.detect_antialiasing,
+                        subpixel_tolerance_px=settings.subpixel_tolerance_px, ignore=ignore)
+        delta_e[n : n + k] = de
+        cls[n : n + k] = c
+        if mask is not None:
+            mask[ys + t0, xs] = MASK_NOISE
+        occupied[ys // cell, xs // cell] = True
+        sig = np.flatnonzero(c == SIGNIFICANT)
+        j = sig.size
+        sig_pos[m : m + j] = sig + n
+        sig_ys[m : m + j] = ys[sig]
+        sig_xs[m : m + j] = xs[sig]
+        records.append((chunk, n, n + k))
+        n += k
+        m += j
+    return _Scan(n, delta_e[:n], cls[:n], records, sig_pos[:m], sig_ys[:m], sig_xs[:m], occupied)
+
+
 def _compare_segment(
-    ref: Img, test: Img, seg: Segment, settings: Settings, ignore: tuple[Box, ...], mask: Img | None
-) -> tuple[list[Region], list[Region], Counter[str]]:
+    ref: Img, test: Img, seg: Segment, settings: Settings, ignore: tuple[Box, ...], mask: Img | None,
+    rows: NDArray[np.bool_] | None = None,
+) -> tuple[list[Region], Callable[[], list[Region]] | None, Counter[str]]:
+    """Regions of one segment, a deferred computation of its noise regions (None when it found
+    a significant region), and its noise pixel counts."""
     a, b = ref[seg.r0 : seg.r1], test[seg.t0 : seg.t1]
     local_ignore = tuple(Box(i.x, i.y - seg.t0, i.w, i.h) for i in ignore)
-    diff = classify_pixels(
-        a,
-        b,
-        drift_delta_e=settings.drift_delta_e,
-        detect_antialiasing=settings.detect_antialiasing,
-        subpixel_tolerance_px=settings.subpixel_tolerance_px,
-        subpixel_match_threshold=settings.subpixel_match_threshold,
-        ignore=local_ignore,
-    )
+    if rows is None:
+        rows = differing_rows(a, b)
+    scan = _scan_segment(a, b, rows, settings, local_ignore, mask, seg.t0)
     counts: Counter[str] = Counter()
-    for cls, n in diff.counts().items():
-        if cls != CLASS_NAMES[SIGNIFICANT]:
-            counts[cls] += n
-    sig = np.flatnonzero(diff.significant)
-    if mask is not None:
-        mask[diff.ys + seg.t0, diff.xs] = MASK_NOISE
+    binc = _class_counts(scan.cls)
+    for c in range(5):
+        if binc[c] and c != SIGNIFICANT:
+            counts[CLASS_NAMES[c]] += int(binc[c])
     found: list[Region] = []
     shape = (b.shape[0], b.shape[1])
-    for box, members in group_pixels(diff.ys[sig], diff.xs[sig], shape, settings.merge_distance_px):
-        idx = sig[members]
-        ys, xs = diff.ys[idx], diff.xs[idx]
+    for box, idx in group_pixels(scan.sig_ys, scan.sig_xs, shape, settings.merge_distance_px):
+        ys, xs = scan.sig_ys[idx], scan.sig_xs[idx]
         if idx.size < settings.min_region_pixels:
             counts["stray"] += int(idx.size)
             continue
@@ -134,7 +231,7 @@ def _compare_segment(
         offset = subpixel_offset(crop(a, padded), crop(b, padded)) if settings.subpixel_tolerance_px else None
         if offset is not None:
             counts["subpixel"] += int(idx.size)
-            diff.cls[idx] = SUBPIXEL
+            scan.cls[scan.sig_pos[idx]] = SUBPIXEL
             continue
         if mask is not None:
             mask[ys + seg.t0, xs] = MASK_CHANGED
@@ -144,29 +241,91 @@ def _compare_segment(
                 box=Box(box.x, box.y + seg.t0, box.w, box.h),
                 kind=kind,
                 pixels=int(idx.size),
-                contrast=round(float(np.percentile(diff.delta_e[idx], 95)), 2),
+                contrast=round(float(np.percentile(scan.delta_e[scan.sig_pos[idx]], 95)), 2),
                 ssim=region_ssim(crop(a, pad_box(box, 3, b.shape[1], b.shape[0])),
                                  crop(b, pad_box(box, 3, b.shape[1], b.shape[0]))),
                 why=why,
             )
         )
-    noisy = _noise_regions(diff.ys, diff.xs, diff.cls, diff.delta_e, shape, seg.t0, settings) if not found else []
-    return found, noisy, counts
+    if found or scan.n == 0:
+        return found, None, counts
+    return found, lambda: _noise_regions(a, b, scan, seg.t0, settings), counts
 
 
-def _noise_regions(
-    ys: NDArray[np.intp], xs: NDArray[np.intp], cls: NDArray[np.uint8], de: NDArray[np.float32],
-    shape: tuple[int, int], t0: int, settings: Settings,
-) -> list[Region]:
-    """Where the discounted differences are, so a reviewer can check the call."""
+def _class_counts(cls: NDArray[np.uint8]) -> NDArray[np.int64]:
+    """np.bincount(cls, minlength=5) a million at a time (bincount widens its input to 8 bytes
+    per item: 48 MB for a page of 6 Mpx that differs everywhere)."""
+    out = np.zeros(5, dtype=np.int64)
+    for i in range(0, cls.size, 1 << 20):
+        out += np.bincount(cls[i : i + (1 << 20)], minlength=5)[:5]
+    return out
+
+
+def _noise_regions(a: Img, b: Img, scan: _Scan, t0: int, settings: Settings) -> list[Region]:
+    """Where the discounted differences are, so a reviewer can check the call.
+
+    The same regions as grouping every differing pixel with group_pixels, computed from
+    per-cluster sums a chunk of rows at a time instead of from full coordinate lists.
+    """
+    cell = max(1, settings.merge_distance_px)
+    labels = label(scan.occupied, connectivity=2)
+    nl = int(labels.max()) + 1
+    big = np.iinfo(np.int64).max
+    count = np.zeros(nl, dtype=np.int64)
+    ymin, ymax = np.full(nl, big, dtype=np.int64), np.full(nl, -1, dtype=np.int64)
+    xmin, xmax = np.full(nl, big, dtype=np.int64), np.full(nl, -1, dtype=np.int64)
+    per_class = np.zeros(nl * 5, dtype=np.int64)
+    first = np.full(nl * 5, big, dtype=np.int64)  # first position of each class in each cluster
+    parts: list[list[NDArray[np.float32]]] = [[] for _ in range(nl)]
+    for chunk, start, stop in scan.chunks:
+        ys, xs = differing_pixels_in_rows(a, b, chunk)
+        lab = labels[ys // cell, xs // cell].astype(np.intp)
+        de = scan.delta_e[start:stop]
+        count += np.bincount(lab, minlength=nl)
+        np.minimum.at(ymin, lab, ys)
+        np.maximum.at(ymax, lab, ys)
+        np.minimum.at(xmin, lab, xs)
+        np.maximum.at(xmax, lab, xs)
+        key = lab * 5 + scan.cls[start:stop]
+        per_class += np.bincount(key, minlength=nl * 5)
+        np.minimum.at(first, key, np.arange(start, stop, dtype=np.int64))
+        lo, hi = int(lab.min()), int(lab.max())
+        if lo == hi:
+            parts[lo].append(de)
+        else:
+            order = np.argsort(lab.astype(np.uint16) if hi < 1 << 16 else lab, kind="stable")
+            bounds = np.flatnonzero(np.diff(lab[order])) + 1
+            for group in np.split(order, bounds):
+                parts[int(lab[group[0]])].append(de[group])
+    clusters = [(Box(int(xmin[k]), int(ymin[k]), int(xmax[k] - xmin[k] + 1), int(ymax[k] - ymin[k] + 1)), [k])
+                for k in range(1, nl)]
+    merged = sorted(merge_overlapping(clusters, lambda p, q: p + q), key=lambda item: (item[0].y, item[0].x))
     out: list[Region] = []
-    for box, idx in group_pixels(ys, xs, shape, settings.merge_distance_px):
-        classes = Counter(CLASS_NAMES[int(c)] for c in cls[idx])
+    for box, members in merged:
+        # Class counts in the order each class first appears among the group's pixels (the
+        # clusters' pixels in merge order): Counter keeps that order for its ties.
+        seen: dict[int, int] = {}
+        for k in members:
+            for c in sorted(range(5), key=lambda c: first[k * 5 + c]):
+                if per_class[k * 5 + c] and c not in seen:
+                    seen[c] = 0
+        for c in seen:
+            seen[c] = int(sum(per_class[k * 5 + c] for k in members))
+        classes = Counter({CLASS_NAMES[c]: n for c, n in seen.items()})
         top = classes.most_common(1)[0][0]
         kind = _NOISE_KIND.get(top, RegionKind.SUBPIXEL)
+        pixels = int(sum(count[k] for k in members))
+        if pixels == scan.n:
+            # Every differing pixel (a page that drifted all over): the scan's own array, no
+            # copy. This is its last use, so the percentile may reorder it in place.
+            values, in_place = scan.delta_e, True
+        else:
+            parts_of = [v for k in members for v in parts[k]]
+            values = parts_of[0] if len(parts_of) == 1 else np.concatenate(parts_of)
+            in_place = len(parts_of) > 1  # a fresh concatenation is ours to reorder
         out.append(Region(
-            box=Box(box.x, box.y + t0, box.w, box.h), kind=kind, pixels=int(idx.size),
-            contrast=round(float(np.percentile(de[idx], 95)), 2), ssim=None,
+            box=Box(box.x, box.y + t0, box.w, box.h), kind=kind, pixels=pixels,
+            contrast=round(float(np.percentile(values, 95, overwrite_input=in_place)), 2), ssim=None,
             why="discounted as " + ", ".join(f"{k} {n} px" for k, n in classes.most_common()),
         ))
     return out
@@ -227,3 +386,18 @@ def _width_region(ref: Img, test: Img, w: int) -> Region:
     return Region(Box(max(w - 1, 0), 0, 1, test.shape[0]), RegionKind.REMOVED,
                   int(extra.shape[0] * extra.shape[1]), band_contrast(extra), None,
                   ref_y=0, ref_h=int(ref.shape[0]), why=f"reference is {ref.shape[1] - w} px wider")
+
+
+def warm_up() -> None:
+    """Compare a tiny made-up pair once, so that the modules scikit-image and SciPy load on first
+    use are loaded now: in a parent process before it forks its workers, they are loaded once and
+    shared instead of once per worker (and not timed as part of some pair)."""
+    a = np.full((64, 64, 3), 255, dtype=np.uint8)
+    a[10:30, 10:30] = 0
+    a[40:44, 8:56] = (40, 90, 200)
+    b = a.copy()
+    b[10:30, 11:31] = 0  # moved by a pixel
+    b[10:30, 10] = 128  # an anti-aliased edge
+    b[40:44, 8:56] = (200, 40, 40)  # recoloured
+    b[50:60, 50:60] = 250  # drift
+    compare_images(a, b, Settings(), (), np.zeros((64, 64), dtype=np.uint8))
