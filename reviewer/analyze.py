@@ -26,7 +26,7 @@ from PIL import Image
 from reviewer import cache
 from reviewer.config import Settings
 from reviewer.errors import ImageError
-from reviewer.imaging.compare import MASK_CHANGED, MASK_INSERTED, MASK_NOISE, compare_images, warm_up
+from reviewer.imaging.compare import MASK_CHANGED, MASK_INSERTED, MASK_NOISE, compare_images
 from reviewer.imaging.decode import file_digest, load_rgb, placeholder_reason
 from reviewer.imaging.regions import pad_box
 from reviewer.model import Pair, PairAnalysis, PairAssets, RegionKind, Report, Review, Verdict
@@ -376,25 +376,23 @@ def analyze_report(report: Report, settings: Settings, images_dir: Path | None =
 
 
 # Memory. A pair being analysed needs about PAIR_BYTES_PER_PIXEL per pixel of its larger
-# image plus PAIR_FIXED_BYTES (two RGB images, the mask, a decode in flight, the scan of its
-# differences; measured on Planet 4 shaped pages: 13 per pixel while decoding, which is the
-# peak of most pairs; a page whose every pixel differs peaks at up to ~20). The run must stay within
-# TARGET_BYTES_PER_PIXEL of its largest pair: pairs run side by side only while their
-# estimates fit what that leaves after the processes themselves, the largest first so they
-# never end up alone at the end. A pair larger than that budget runs alone.
+# image plus PAIR_FIXED_BYTES: two RGB images, the mask, the scan of its differences and
+# temporaries of bounded size. Measured on Planet 4 shaped pages: 13 bytes per pixel while the
+# second image is decoded (the peak of most pairs), up to 16 plus ~20 MB for a page whose every
+# pixel differs. The run must stay within TARGET_BYTES_PER_PIXEL of its largest pair: pairs run
+# side by side only while their estimates fit what that leaves after the processes themselves
+# (largest first, so they never end up alone at the end); a pair that needs more than that
+# runs alone. When the interpreters alone (~80 MB each) exceed the target (a report of small
+# pages), the target means nothing and pairs share SMALL_REPORT_BUDGET instead.
 PAIR_BYTES_PER_PIXEL = 14
-PAIR_FIXED_BYTES = 8 * 1024**2
+PAIR_FIXED_BYTES = 16 * 1024**2
 TARGET_BYTES_PER_PIXEL = 40
-# Below this largest pair the target is smaller than the interpreters themselves (about
-# 80 MB each): it cannot mean anything, and pairs share SMALL_REPORT_BUDGET instead.
-SMALL_REPORT_PIXELS = 4_000_000
+MEMORY_MARGIN = 0.03
 SMALL_REPORT_BUDGET = 256 * 1024**2
 
 
 def _run_parallel(jobs: list[PairJob], workers: int, finished: Callable[[PairJob, PairResult], None]) -> None:
     pending = sorted(jobs, key=lambda j: (-j.pixels, j.pair.index))
-    with contextlib.suppress(Exception):  # only a warm-up: a failure here changes nothing
-        warm_up()
     budget = _memory_budget(max(j.pixels for j in jobs), workers)
     running: dict[Future[PairResult], PairJob] = {}
     used = 0
@@ -422,15 +420,22 @@ def _run_parallel(jobs: list[PairJob], workers: int, finished: Callable[[PairJob
 
 
 def _estimate(job: PairJob) -> int:
-    return PAIR_BYTES_PER_PIXEL * job.pixels + PAIR_FIXED_BYTES
+    return _estimate_pixels(job.pixels)
+
+
+def _estimate_pixels(pixels: int) -> int:
+    return PAIR_BYTES_PER_PIXEL * pixels + PAIR_FIXED_BYTES
 
 
 def _memory_budget(largest: int, workers: int) -> int:
-    """Bytes the pairs running at once may use: the target for the largest pair, less what the
-    parent and the worker processes take before they hold any image."""
-    if largest < SMALL_REPORT_PIXELS:
-        return SMALL_REPORT_BUDGET
-    return TARGET_BYTES_PER_PIXEL * largest - (workers + 1) * _process_baseline()
+    """Bytes the pairs running at once may use: the target for the largest pair (less a small
+    margin for the estimates' error), less what the parent and the worker processes take
+    before they hold any image; never less than the largest pair needs alone."""
+    target = int(TARGET_BYTES_PER_PIXEL * largest * (1 - MEMORY_MARGIN))
+    baseline = (workers + 1) * _process_baseline()
+    if target < baseline:  # small pages: the interpreters alone exceed the target
+        return max(SMALL_REPORT_BUDGET, _estimate_pixels(largest))
+    return max(target - baseline, _estimate_pixels(largest))
 
 
 def _process_baseline() -> int:

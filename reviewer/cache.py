@@ -118,17 +118,18 @@ def store(root: Path, key: str, analysis: PairAnalysis, images: dict[str, Any], 
 
 
 def prune(root: Path, keep: set[str]) -> None:
-    """Remove the entries (and leftovers of interrupted writes) whose key is not in `keep`."""
-    if not root.is_dir():
-        return
-    for shard in root.iterdir():
-        if not shard.is_dir():
-            continue
-        for folder in shard.iterdir():
-            if folder.name not in keep:
-                shutil.rmtree(folder, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            shard.rmdir()  # only when empty
+    """Remove the entries (and leftovers of interrupted writes) whose key is not in `keep`.
+    Best effort, like the rest of the cache: what cannot be removed stays."""
+    try:
+        shards = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+        for shard in shards:
+            for folder in shard.iterdir():
+                if folder.name not in keep:
+                    shutil.rmtree(folder, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                shard.rmdir()  # only when empty
+    except OSError:
+        pass
 
 
 # ------------------------------------------------------------------ PairAnalysis <-> JSON

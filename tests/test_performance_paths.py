@@ -355,3 +355,36 @@ def test_streamed_noise_regions_break_class_ties_like_counter(seed: int) -> None
     got = [(Box(r.box.x, r.box.y, r.box.w, r.box.h), r.kind, r.pixels, r.contrast, r.why)
            for r in compare_mod._noise_regions(a, b, scan, 0, s)]
     assert got == noise_regions_plain(ys, xs, cls, de, (80, 90), s)
+
+
+# -- scheduling ---------------------------------------------------------------------------------
+
+
+def test_the_memory_budget_follows_the_largest_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    import reviewer.analyze as an
+
+    base = 80 * 1024**2
+    monkeypatch.setattr(an, "_process_baseline", lambda: base)
+    margin = 1 - an.MEMORY_MARGIN
+    for big in (11_400_000, 30_000_000):
+        assert an._memory_budget(big, 2) == int(40 * big * margin) - 3 * base
+    # just too small for the largest pair beside the processes: it runs alone, nothing beside it
+    tight = 8_000_000
+    assert int(40 * tight * margin) - 3 * base < an._estimate_pixels(tight)
+    assert an._memory_budget(tight, 2) == an._estimate_pixels(tight)
+    # a report of small pages: the target cannot mean anything; pairs share a fixed amount
+    assert an._memory_budget(1_000_000, 2) == an.SMALL_REPORT_BUDGET
+
+
+def test_a_tight_memory_budget_still_analyses_every_pair_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing fits beside another pair: the pairs run one at a time, none is left waiting."""
+    from conftest import FIXTURE
+
+    import reviewer.analyze as an
+    from reviewer.sources.local import load_report
+
+    report = load_report(FIXTURE)
+    want, _ = an.analyze_report(report, Settings(workers=1))
+    monkeypatch.setattr(an, "_memory_budget", lambda largest, workers: 1)
+    got, _ = an.analyze_report(report, Settings(workers=2))
+    assert [(p.file, a.verdict, a.regions) for p, a in got] == [(p.file, a.verdict, a.regions) for p, a in want]

@@ -79,6 +79,8 @@ def analyze(
     = None,
     workers: Annotated[int, typer.Option(help="parallel processes (0 = one per core)", min=0)] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the decision line")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="analyse every pair again; neither read nor "
+                                           "write the result cache in OUT/.reviewer-cache")] = False,
     recapture: Annotated[int, typer.Option("--recapture", metavar="N", help="re-capture each changed pair N times "
                                            "with Chromium to find dynamic content (0 = off; see `reviewer "
                                            "recapture`)", min=0, max=20)] = 0,
@@ -107,7 +109,7 @@ def analyze(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        review, out_dir = run(source, out, settings, progress)
+        review, out_dir = run(source, out, settings, progress, use_cache=not no_cache)
     if recapture:
         from reviewer.cli.browser_cmds import run_recapture
 

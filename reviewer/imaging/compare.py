@@ -387,17 +387,3 @@ def _width_region(ref: Img, test: Img, w: int) -> Region:
                   int(extra.shape[0] * extra.shape[1]), band_contrast(extra), None,
                   ref_y=0, ref_h=int(ref.shape[0]), why=f"reference is {ref.shape[1] - w} px wider")
 
-
-def warm_up() -> None:
-    """Compare a tiny made-up pair once, so that the modules scikit-image and SciPy load on first
-    use are loaded now: in a parent process before it forks its workers, they are loaded once and
-    shared instead of once per worker (and not timed as part of some pair)."""
-    a = np.full((64, 64, 3), 255, dtype=np.uint8)
-    a[10:30, 10:30] = 0
-    a[40:44, 8:56] = (40, 90, 200)
-    b = a.copy()
-    b[10:30, 11:31] = 0  # moved by a pixel
-    b[10:30, 10] = 128  # an anti-aliased edge
-    b[40:44, 8:56] = (200, 40, 40)  # recoloured
-    b[50:60, 50:60] = 250  # drift
-    compare_images(a, b, Settings(), (), np.zeros((64, 64), dtype=np.uint8))
