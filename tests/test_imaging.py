@@ -153,3 +153,18 @@ def test_group_pixels_merges_glyphs_into_words():
 def test_alignment_of_a_taller_page(base):
     segs = align_rows(base, page(banner=True))
     assert ("inserted", 100, 181) in {(s.kind, s.t0, s.t1) for s in segs}
+
+
+def test_text_moved_a_quarter_pixel_down_is_noise():
+    """Real crop from a benchmark page: a paragraph re-rendered 0.2 px lower. With a 4 px margin
+    the moved ink crossed the crop's edge and the region was wrongly called content."""
+    from pathlib import Path
+
+    from reviewer.imaging.decode import load_rgb
+
+    data = Path(__file__).parent / "data"
+    ref = load_rgb(data / "text_quarter_px_down_ref.png")
+    test = load_rgb(data / "text_quarter_px_down_test.png")
+    a = compare_images(ref, test, S)
+    assert not np.array_equal(ref, test)
+    assert a.verdict is Verdict.NOISE, a.reason

