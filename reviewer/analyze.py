@@ -503,10 +503,6 @@ def run(source: Path, out: Path | None, settings: Settings, progress: Progress |
     analyses are kept in OUT/.reviewer-cache and reused when the same files are analysed
     again with the same settings (reviewer.cache); entries this run did not use are dropped.
     """
-    from reviewer.render.html import render_html
-    from reviewer.render.jsonout import render_json
-    from reviewer.render.junit import render_junit
-    from reviewer.render.markdown import render_markdown
     from reviewer.sources.local import load_report, opened_source
 
     with opened_source(source) as folder:
@@ -520,12 +516,24 @@ def run(source: Path, out: Path | None, settings: Settings, progress: Progress |
             items, assets = analyze_report(report, settings, out_dir / "images", progress, cache_dir, used)
             if cache_dir is not None:
                 cache.prune(cache_dir, used)
-            review = build_review(report, items, settings, assets)
-            json_text = render_json(review)
-            review = replace(review, digest=json.loads(json_text)["digest"])
-            # review.json last: its presence means the other outputs of that run are complete.
-            write_text_atomic(out_dir / "summary.md", render_markdown(review, page_link="index.html"))
-            write_text_atomic(out_dir / "junit.xml", render_junit(review))
-            write_text_atomic(out_dir / "index.html", render_html(review))
-            write_text_atomic(out_dir / "review.json", json_text)
+            review = write_outputs(build_review(report, items, settings, assets), out_dir)
     return review, out_dir
+
+
+def write_outputs(review: Review, out_dir: Path) -> Review:
+    """Write summary.md, junit.xml, index.html and review.json; return the review with its digest.
+
+    review.json goes last: its presence means the other outputs of that run are complete.
+    """
+    from reviewer.render.html import render_html
+    from reviewer.render.jsonout import render_json
+    from reviewer.render.junit import render_junit
+    from reviewer.render.markdown import render_markdown
+
+    json_text = render_json(review)
+    review = replace(review, digest=json.loads(json_text)["digest"])
+    write_text_atomic(out_dir / "summary.md", render_markdown(review, page_link="index.html"))
+    write_text_atomic(out_dir / "junit.xml", render_junit(review))
+    write_text_atomic(out_dir / "index.html", render_html(review))
+    write_text_atomic(out_dir / "review.json", json_text)
+    return review

@@ -346,8 +346,7 @@ def dynamic_boxes(captures: Sequence[Img], settings: Settings) -> list[Box]:
         a, b = first[:h, :w], other[:h, :w]
         diff = classify_pixels(a, b, drift_delta_e=settings.drift_delta_e,
                                detect_antialiasing=settings.detect_antialiasing,
-                               subpixel_tolerance_px=settings.subpixel_tolerance_px,
-                               subpixel_match_threshold=settings.subpixel_match_threshold)
+                               subpixel_tolerance_px=settings.subpixel_tolerance_px)
         sig = np.flatnonzero(diff.significant)
         for box, _members in group_pixels(diff.ys[sig], diff.xs[sig], (h, w), settings.merge_distance_px):
             out.append(box)
@@ -550,17 +549,7 @@ def recapture_outputs(review: Review, out_dir: Path, settings: Settings, **kw: A
 
 
 def write_outputs(review: Review, out_dir: Path) -> Review:
-    """The same files `reviewer analyze` writes, review.json last (its presence means complete)."""
-    from reviewer.analyze import write_text_atomic
-    from reviewer.render.html import render_html
-    from reviewer.render.jsonout import render_json
-    from reviewer.render.junit import render_junit
-    from reviewer.render.markdown import render_markdown
+    """The same files `reviewer analyze` writes (one implementation, in reviewer.analyze)."""
+    from reviewer.analyze import write_outputs as write_all
 
-    json_text = render_json(review)
-    review = replace(review, digest=json.loads(json_text)["digest"])
-    write_text_atomic(out_dir / "summary.md", render_markdown(review, page_link="index.html"))
-    write_text_atomic(out_dir / "junit.xml", render_junit(review))
-    write_text_atomic(out_dir / "index.html", render_html(review))
-    write_text_atomic(out_dir / "review.json", json_text)
-    return review
+    return write_all(review, out_dir)

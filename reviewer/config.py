@@ -60,9 +60,6 @@ class Settings:
     # A pixel whose colour appears within this many pixels in the other image (both ways)
     # is explained by a sub-pixel shift of an edge. 0 turns the test off.
     subpixel_tolerance_px: int = 1
-    # Colour distance under which two pixels count as "the same colour" in the sub-pixel
-    # test, on pixelmatch's 0..1 threshold scale (0.1 is pixelmatch's default).
-    subpixel_match_threshold: float = 0.1
     # Regions with fewer significant pixels than this are noise (stray pixels).
     min_region_pixels: int = 4
     # Significant pixels closer than this are one region (a word, not one box per glyph).

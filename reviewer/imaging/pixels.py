@@ -6,8 +6,9 @@ Every pixel whose bytes differ is sorted, in this order, into exactly one class:
   DRIFT      the colours differ by less than `drift_delta_e` (CIEDE2000): nobody can see it;
   ANTIALIAS  pixelmatch's anti-aliasing detector (Kotsalis, "Anti-aliased pixel and intensity
              slope detector", 2009) says the pixel is an anti-aliased edge in either image;
-  SUBPIXEL   the pixel's colour is found within `subpixel_tolerance_px` in the other image,
-             in both directions: an edge that moved by less than a pixel;
+  SUBPIXEL   each channel lies within the range of the other image's neighbourhood
+             (`subpixel_tolerance_px`), in both directions: a re-sampled edge that moved by
+             less than a pixel (whole regions are tested again in regions.subpixel_offset);
   SIGNIFICANT everything else: a difference a person can see.
 
 All work is done on the differing pixels only (as coordinate lists), so a tall page with a
@@ -29,9 +30,6 @@ SIGNIFICANT, IGNORED, DRIFT, ANTIALIAS, SUBPIXEL = 0, 1, 2, 3, 4
 CLASS_NAMES = {SIGNIFICANT: "significant", IGNORED: "ignored", DRIFT: "drift", ANTIALIAS: "antialias",
                SUBPIXEL: "subpixel"}
 
-# pixelmatch's default colour threshold (0.1) expressed as its squared YIQ distance:
-# 35215 is the largest possible YIQ delta between two colours.
-SAME_COLOUR_YIQ = 35215 * 0.1 * 0.1
 # Rounding in the browser's resampling can put a blended shade a few levels outside the range.
 SUBPIXEL_SLACK = 4
 
@@ -69,7 +67,6 @@ def classify_pixels(
     drift_delta_e: float,
     detect_antialiasing: bool,
     subpixel_tolerance_px: int,
-    subpixel_match_threshold: float = 0.1,
     ignore: tuple[Box, ...] = (),
 ) -> PixelDiff:
     """Classify every differing pixel of `a` (reference) and `b` (test), same shape."""
@@ -510,14 +507,6 @@ def _all3(m: NDArray[np.bool_]) -> NDArray[np.bool_]:
     return out
 
 
-def _yiq_delta(c1: NDArray[np.float64], c2: NDArray[np.float64]) -> NDArray[np.float64]:
-    r, g, b = (c1[..., i] - c2[..., i] for i in range(3))
-    y = r * 0.29889531 + g * 0.58662247 + b * 0.11448223
-    i = r * 0.59597799 - g * 0.27417610 - b * 0.32180189
-    q = r * 0.21147017 - g * 0.52261711 + b * 0.31114694
-    return 0.5053 * y * y + 0.299 * i * i + 0.1957 * q * q
-
-
 def within_range(src: Img, other: Img, ys: Idx, xs: Idx, radius: int, slack: int) -> NDArray[np.bool_]:
     """True where each channel of src's pixel lies between the darkest and brightest values of
     that channel in `other`'s neighbourhood (radius px, centre included), give or take `slack`.
@@ -576,22 +565,3 @@ def _range_inner(src: Img, other: Img, f: Idx, w: int, radius: int, slack: int) 
     lo = near.min(axis=0).astype(np.int16) - slack
     hi = near.max(axis=0).astype(np.int16) + slack
     return _all3((value >= lo) & (value <= hi))
-
-
-def found_nearby(
-    src: Img, other: Img, ys: Idx, xs: Idx, radius: int, limit: float = SAME_COLOUR_YIQ
-) -> NDArray[np.bool_]:
-    """True where src's pixel colour appears (YIQ distance <= limit) in `other`
-    at a distance of at most `radius` pixels, excluding the pixel's own position."""
-    h, w = other.shape[:2]
-    colour = src[ys, xs].astype(np.float64)
-    found = np.zeros(ys.size, dtype=bool)
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            if dx == 0 and dy == 0:
-                continue
-            ny, nx = ys + dy, xs + dx
-            valid = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-            near = other[np.clip(ny, 0, h - 1), np.clip(nx, 0, w - 1)].astype(np.float64)
-            found |= valid & (_yiq_delta(colour, near) <= limit)
-    return found
