@@ -485,9 +485,15 @@ def build_review(report: Report, items: Sequence[tuple[Pair, PairAnalysis]], set
 
 
 def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temporary name, then rename: a reader sees the old file or the new, never half.
+    A write that fails (disk full) removes its temporary file instead of leaving it behind."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def default_out(report: Report) -> Path:

@@ -7,6 +7,10 @@ test and consumed by matching requests:
     server.inject("GET", r"/blob/", "truncate")       # send half the body, then close
     server.inject("POST", r"/approve/", "drop")        # close without answering (not processed)
     server.inject("POST", r"/approve/", "drop_after")  # process, then close without answering
+    server.inject("GET", r"/blob/", "reset")          # send half the body, then reset (RST)
+    server.inject("GET", r"/me$", "hang", delay=1)    # accept, answer nothing for `delay` s, close
+    server.inject("POST", r"/approve/", "hang_after", delay=1)  # process, then hang and close
+    server.inject("GET", r"/job$", "body", status=200, body=b"{not json")  # this exact answer
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import contextlib
 import json
 import re
 import socket
+import struct
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -51,10 +57,12 @@ class Reply:
 class Fault:
     method: str
     pattern: re.Pattern[str]
-    kind: str  # status | drop | drop_after | truncate
+    kind: str  # status | drop | drop_after | truncate | reset | hang | hang_after | body
     times: int = 1
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # hang / hang_after: seconds to stay silent before closing
+    body: bytes | None = None  # body: the raw answer to send (with `status`)
 
 
 class FakeServer:
@@ -90,10 +98,10 @@ class FakeServer:
         self.httpd.server_close()
 
     def inject(self, method: str, path_regex: str, kind: str, *, times: int = 1, status: int = 500,
-               headers: dict[str, str] | None = None) -> None:
+               headers: dict[str, str] | None = None, delay: float = 0.0, body: bytes | None = None) -> None:
         with self.lock:
             self.faults.append(Fault(method.upper(), re.compile(path_regex), kind, times, status,
-                                     dict(headers or {})))
+                                     dict(headers or {}), delay, body))
 
     def _take_fault(self, req: Recorded) -> Fault | None:
         with self.lock:
@@ -115,14 +123,18 @@ class FakeServer:
         with self.lock:
             self.requests.append(req)
         fault = self._take_fault(req)
-        if fault and fault.kind == "drop":
+        if fault and fault.kind in ("drop", "hang"):
+            time.sleep(fault.delay)
             _drop(h)
             return
         if fault and fault.kind == "status":
             reply = Reply.json({"message": f"injected {fault.status}"}, fault.status, fault.headers)
+        elif fault and fault.kind == "body":
+            reply = Reply(fault.status, fault.body or b"", dict(fault.headers))
         else:
             reply = self.handle(req)
-        if fault and fault.kind == "drop_after":
+        if fault and fault.kind in ("drop_after", "hang_after"):
+            time.sleep(fault.delay)
             _drop(h)
             return
         h.send_response(reply.status)
@@ -131,9 +143,15 @@ class FakeServer:
         for k, v in reply.headers.items():
             h.send_header(k, v)
         h.end_headers()
-        if fault and fault.kind == "truncate":
+        if fault and fault.kind in ("truncate", "reset"):
             h.wfile.write(reply.body[: len(reply.body) // 2])
             h.wfile.flush()
+            if fault.kind == "reset":  # abortive close: the client sees ECONNRESET, not a clean EOF
+                with contextlib.suppress(OSError):
+                    h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    h.connection.close()
+                h.close_connection = True
+                return
             _drop(h)
             return
         h.wfile.write(reply.body)

@@ -259,3 +259,30 @@ def test_debug_shows_traceback_only_when_asked(tmp_path):
     assert "Traceback" not in plain.stderr and "Traceback" in debug.stderr
     assert plain.returncode == debug.returncode == 1
     shutil.rmtree(tmp_path / "html_report")
+
+
+@pytest.mark.parametrize(("err", "message"), [(28, "disk is full"), (13, "no permission")])
+def test_write_failures_are_clear_errors_and_leave_no_partial_outputs(tmp_path, monkeypatch, err, message):
+    """ENOSPC and EACCES while writing the outputs (provoked in-process: as root, a read-only
+    folder would not stop us)."""
+    from pathlib import Path as P
+
+    from reviewer.analyze import run
+    from reviewer.config import Settings
+    from reviewer.errors import ReportError
+
+    tests, images = baseline()
+    data = write_report(tmp_path / "src", tests, images)
+    real_write = P.write_text
+
+    def failing_write(self, *args, **kwargs):
+        if self.name.endswith(".part"):
+            real_write(self, "half of it")  # a disk fills up in the middle of a file
+            raise OSError(err, os.strerror(err), str(self))
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(P, "write_text", failing_write)
+    with pytest.raises(ReportError, match=message):
+        run(data, tmp_path / "out", Settings(workers=1))
+    assert not (tmp_path / "out" / "review.json").exists()
+    assert not list((tmp_path / "out").glob(".*.part"))
