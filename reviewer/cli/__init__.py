@@ -80,6 +80,10 @@ def main() -> None:
         _fail(f"error: {exc}", exc.exit_code, debug)
     except Exception as exc:  # last line of defence: say what happened, never a raw traceback
         _fail(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", EXIT_FAILED, debug)
+    finally:
+        # The outcome is settled: a Ctrl-C now must not kill the interpreter while it exits
+        # (it would turn a finished run's exit code into "killed by SIGINT").
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _fail(message: str, code: int, debug: bool) -> None:
