@@ -158,7 +158,8 @@ class CircleCIClient:
             slug: str | None = None) -> dict[str, Any]:
         data = self._json("GET", path, what=what, params=params, slug=slug)
         if not isinstance(data, dict):
-            raise CircleCIError(f"{what}: unexpected answer (not a JSON object)")
+            raise CircleCIError(f"{what}: unexpected answer (not a JSON object); is --api-url right? "
+                                "If it is, try again later.")
         return data
 
     def paged(self, path: str, *, what: str, params: dict[str, Any] | None = None,
@@ -170,7 +171,8 @@ class CircleCIClient:
             data = self.get(path, what=what, params={**(params or {}), "page-token": token}, slug=slug)
             items = data.get("items")
             if not isinstance(items, list):
-                raise CircleCIError(f"{what}: unexpected answer (no `items` list)")
+                raise CircleCIError(f"{what}: unexpected answer (no `items` list); is --api-url right? "
+                                    "If it is, try again later.")
             for item in items:
                 if isinstance(item, dict):
                     yield item
@@ -178,7 +180,8 @@ class CircleCIClient:
             if token is None:
                 return
             if token in seen:  # a server bug would otherwise page forever
-                raise CircleCIError(f"{what}: CircleCI returned the same page token twice; stopping")
+                raise CircleCIError(f"{what}: CircleCI returned the same page token twice; stopping. "
+                                    "Try again later.")
             seen.add(token)
         raise CircleCIError(f"{what}: more than {max_pages} pages; stopping (narrow the search)")
 
@@ -229,18 +232,21 @@ class CircleCIClient:
     def approve_job(self, workflow_id: str, approval_request_id: str) -> str:
         """[approvePendingApprovalJobById] -> CircleCI's message. Never retried once sent:
         a dropped connection or 5xx raises OutcomeUnknown and the caller re-reads the job."""
+        self.me()  # who acts is known before anything is sent (the audit line needs it afterwards)
         data = self._json("POST", f"/workflow/{_id(workflow_id)}/approve/{_id(approval_request_id)}",
                           what="approve the job", ok=(200, 201, 202), idempotent=False)
         return str(data.get("message", "")) if isinstance(data, dict) else ""
 
     def cancel_job(self, job_id: str) -> str:
         """[cancelJobByJobID] the documented way to refuse an approval job."""
+        self.me()  # see approve_job
         data = self._json("POST", f"/jobs/{_id(job_id)}/cancel", what="cancel the job", ok=(200, 201, 202),
                           idempotent=False)
         return str(data.get("message", "")) if isinstance(data, dict) else ""
 
     def trigger_pipeline(self, slug: str, *, tag: str, parameters: dict[str, Any]) -> dict[str, Any]:
         """[triggerPipeline] with {"tag": ..., "parameters": ...}; never retried once sent."""
+        self.me()  # see approve_job
         data = self._json("POST", f"/project/{slug}/pipeline", what=f"trigger a pipeline for {tag}",
                           json={"tag": tag, "parameters": parameters}, ok=(200, 201), idempotent=False, slug=slug)
         if not isinstance(data, dict):

@@ -207,7 +207,8 @@ class WebClient:
                                                 f"({detail}); it may or may not have taken effect")) from None
                 reason, retry_after = f"connection problem ({detail})", None
             if tries >= policy.attempts:
-                raise GaveUp(redact(f"{what}: still failing after {tries} tries: {reason}")) from None
+                raise GaveUp(redact(f"{what}: still failing after {tries} tries: {reason}. "
+                                    "Try again later.")) from None
             if retry_after is not None and retry_after > policy.max_retry_after:
                 raise RateLimited(redact(
                     f"{what}: rate limited; the server asks to wait {retry_after:.0f} s, more than the "

@@ -36,6 +36,7 @@ from typing import Any
 from reviewer.circleci import CircleCIClient
 from reviewer.errors import ReportError, ReviewerError
 from reviewer.model import Report
+from reviewer.outdir import write_error
 from reviewer.redact import redact
 
 MANIFEST = ".reviewer-fetch.json"
@@ -282,8 +283,16 @@ def fetch_report(client: CircleCIClient, job: JobRef, out: Path, *, workers: int
     """Download the job's BackstopJS report into `out`; see the module docstring for guarantees.
 
     Returns a FetchResult (check `.complete`); raises FetchError when there is no report at
-    all or the folder belongs to another job.
+    all, the folder belongs to another job or cannot be written (e.g. the disk is full).
     """
+    try:
+        return _fetch_report(client, job, out, workers=workers, progress=progress)
+    except OSError as exc:  # the manifest or a folder cannot be written: say so, not a traceback
+        raise FetchError(str(write_error(exc, out))) from None
+
+
+def _fetch_report(client: CircleCIClient, job: JobRef, out: Path, *, workers: int,
+                  progress: Progress | None) -> FetchResult:
     from reviewer.sources.local import read_report_file
 
     out.mkdir(parents=True, exist_ok=True)
@@ -356,7 +365,8 @@ class _Run:
             size = self.client.download(self.urls[artifact], dest, verify=png_check)
             self.manifest.record(key, dest)
         except Exception as exc:  # any failure leaves the report incomplete, said per file
-            detail = str(exc) if isinstance(exc, ReviewerError | OSError) else f"{type(exc).__name__}: {exc}"
+            detail = (str(exc) if isinstance(exc, ReviewerError) else str(write_error(exc, self.out))
+                      if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}")
             with self.lock:
                 self.failed.append(redact(f"{artifact}: {detail}"))
             self._tick()
