@@ -17,6 +17,7 @@ one-word change costs little more than finding the changed rows.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -409,10 +410,23 @@ def _siblings_at(band: _Band, colour: NDArray[np.uint32], f: Idx) -> NDArray[np.
 def _antialiased_edge(band: _Band, luma: NDArray[np.float64], mine: NDArray[np.uint32],
                       theirs: NDArray[np.uint32], ys: Idx, xs: Idx) -> NDArray[np.bool_]:
     """The general form, for pixels on the image's border (neighbours clipped and validated)."""
-    h, w = band.h, band.w
+    return _antialiased_general(
+        band.h, band.w, ys, xs,
+        luma_at=lambda y, x: luma[band.at(y, x)],
+        flat_at=lambda y, x: _siblings_band(band, mine, y, x) & _siblings_band(band, theirs, y, x),
+    )
+
+
+def _antialiased_general(
+    h: int, w: int, ys: Idx, xs: Idx,
+    luma_at: Callable[[Idx, Idx], NDArray[np.float64]],
+    flat_at: Callable[[Idx, Idx], NDArray[np.bool_]],
+) -> NDArray[np.bool_]:
+    """pixelmatch's test, written once; callers say how to read brightness and flatness
+    (from a band's packed rows, or straight from the images for a few scattered pixels)."""
     on_edge = (xs == 0) | (xs == w - 1) | (ys == 0) | (ys == h - 1)
     zeroes = on_edge.astype(np.int32)
-    centre = luma[band.at(ys, xs)]
+    centre = luma_at(ys, xs)
     lo = np.zeros(ys.size)
     hi = np.zeros(ys.size)
     lo_y, lo_x = ys.copy(), xs.copy()
@@ -421,7 +435,7 @@ def _antialiased_edge(band: _Band, luma: NDArray[np.float64], mine: NDArray[np.u
         ny, nx = ys + dy, xs + dx
         valid = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
         cy, cx = np.clip(ny, 0, h - 1), np.clip(nx, 0, w - 1)
-        delta = np.where(valid, centre - luma[band.at(cy, cx)], np.nan)
+        delta = np.where(valid, centre - luma_at(cy, cx), np.nan)
         zeroes += valid & (delta == 0)
         darker = valid & (delta < lo)
         lo = np.where(darker, delta, lo)
@@ -434,10 +448,7 @@ def _antialiased_edge(band: _Band, luma: NDArray[np.float64], mine: NDArray[np.u
     idx = np.flatnonzero(candidate)
     if idx.size == 0:
         return result
-    ly, lx, hy, hx = lo_y[idx], lo_x[idx], hi_y[idx], hi_x[idx]
-    flat_lo = _siblings_band(band, mine, ly, lx) & _siblings_band(band, theirs, ly, lx)
-    flat_hi = _siblings_band(band, mine, hy, hx) & _siblings_band(band, theirs, hy, hx)
-    result[idx] = flat_lo | flat_hi
+    result[idx] = flat_at(lo_y[idx], lo_x[idx]) | flat_at(hi_y[idx], hi_x[idx])
     return result
 
 
@@ -455,36 +466,11 @@ def _siblings_band(band: _Band, colour: NDArray[np.uint32], ys: Idx, xs: Idx) ->
 
 def _antialiased_gather(img: Img, other: Img, ys: Idx, xs: Idx) -> NDArray[np.bool_]:
     """antialiased() reading each neighbour from the images directly (few, scattered pixels)."""
-    h, w = img.shape[:2]
-    on_edge = (xs == 0) | (xs == w - 1) | (ys == 0) | (ys == h - 1)
-    zeroes = on_edge.astype(np.int32)
-    centre = _luma(img, ys, xs)
-    lo = np.zeros(ys.size)
-    hi = np.zeros(ys.size)
-    lo_y, lo_x = ys.copy(), xs.copy()
-    hi_y, hi_x = ys.copy(), xs.copy()
-    for dx, dy in _NEIGHBOURS:
-        ny, nx = ys + dy, xs + dx
-        valid = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        cy, cx = np.clip(ny, 0, h - 1), np.clip(nx, 0, w - 1)
-        delta = np.where(valid, centre - _luma(img, cy, cx), np.nan)
-        zeroes += valid & (delta == 0)
-        darker = valid & (delta < lo)
-        lo = np.where(darker, delta, lo)
-        lo_y, lo_x = np.where(darker, cy, lo_y), np.where(darker, cx, lo_x)
-        brighter = valid & (delta > hi) & ~darker
-        hi = np.where(brighter, delta, hi)
-        hi_y, hi_x = np.where(brighter, cy, hi_y), np.where(brighter, cx, hi_x)
-    candidate = (zeroes <= 2) & (lo != 0) & (hi != 0)
-    result = np.zeros(ys.size, dtype=bool)
-    idx = np.flatnonzero(candidate)
-    if idx.size == 0:
-        return result
-    ly, lx, hy, hx = lo_y[idx], lo_x[idx], hi_y[idx], hi_x[idx]
-    flat_lo = many_siblings(img, ly, lx) & many_siblings(other, ly, lx)
-    flat_hi = many_siblings(img, hy, hx) & many_siblings(other, hy, hx)
-    result[idx] = flat_lo | flat_hi
-    return result
+    return _antialiased_general(
+        img.shape[0], img.shape[1], ys, xs,
+        luma_at=lambda y, x: _luma(img, y, x),
+        flat_at=lambda y, x: many_siblings(img, y, x) & many_siblings(other, y, x),
+    )
 
 
 def many_siblings(img: Img, ys: Idx, xs: Idx) -> NDArray[np.bool_]:
