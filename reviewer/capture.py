@@ -54,6 +54,10 @@ DEFAULT_TIMEOUT_S = 30.0
 # A dynamic area grows to the element that holds it only when that element is at most this
 # many times larger: a clock's digits grow to the clock, never to the whole page.
 MAX_GROW = 25
+# ...or when the element is small whatever the ratio: between two captures a second apart only
+# a clock's milliseconds may differ (a box 51x smaller than the clock), yet the whole clock is
+# dynamic. 40,000 px² is a 200x200 widget.
+SMALL_ELEMENT_AREA = 40_000
 # A region is dynamic when at least this share of its changed pixels lies in dynamic areas.
 DYNAMIC_SHARE = 0.9
 DYNAMIC_PAD = 2
@@ -201,7 +205,7 @@ def capturable_url(url: str) -> bool:
 
 
 _ELEMENT_BOXES_JS = """
-([boxes, origin, maxGrow]) => {
+([boxes, origin, maxGrow, smallArea]) => {
   const sx = window.scrollX, sy = window.scrollY;
   const rects = [];
   for (const e of document.querySelectorAll('body *')) {
@@ -217,7 +221,7 @@ _ELEMENT_BOXES_JS = """
         if (a < bestArea) { best = r; bestArea = a; }
       }
     }
-    if (!best || bestArea > maxGrow * Math.max(1, w * h)) return [x, y, w, h];
+    if (!best || (bestArea > maxGrow * Math.max(1, w * h) && bestArea > smallArea)) return [x, y, w, h];
     return [Math.floor(best[0] - origin[0]), Math.floor(best[1] - origin[1]), Math.ceil(best[2]), Math.ceil(best[3])];
   });
 }
@@ -320,7 +324,8 @@ class Capturer:
 
     @staticmethod
     def _grow(page: Any, boxes: list[Box], origin: tuple[int, int]) -> list[Box]:
-        raw = page.evaluate(_ELEMENT_BOXES_JS, [[[b.x, b.y, b.w, b.h] for b in boxes], list(origin), MAX_GROW])
+        raw = page.evaluate(_ELEMENT_BOXES_JS, [[[b.x, b.y, b.w, b.h] for b in boxes], list(origin), MAX_GROW,
+                                                SMALL_ELEMENT_AREA])
         return [Box(max(0, int(x)), max(0, int(y)), max(1, int(w)), max(1, int(h))) for x, y, w, h in raw]
 
 
