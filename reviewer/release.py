@@ -40,6 +40,11 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value != "" else None
 
 
+def _int(value: Any) -> int | None:
+    # JSON true would pass isinstance(..., int): a job number must be a real number.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 @dataclass(frozen=True)
 class Job:
     id: str
@@ -59,7 +64,7 @@ class Job:
             name=str(d.get("name") or ""),
             type=str(d.get("type") or ""),
             status=str(d.get("status") or "unknown"),
-            job_number=number if isinstance(number, int) and not isinstance(number, bool) else None,
+            job_number=_int(number),
             approval_request_id=_str(d.get("approval_request_id")),
             started_at=_str(d.get("started_at")),
             stopped_at=_str(d.get("stopped_at")),
@@ -87,7 +92,7 @@ class Workflow:
             name=str(d.get("name") or ""),
             status=str(d.get("status") or "unknown"),
             pipeline_id=str(d.get("pipeline_id") or ""),
-            pipeline_number=number if isinstance(number, int) else None,
+            pipeline_number=_int(number),
             created_at=str(d.get("created_at") or ""),
         )
 
@@ -117,7 +122,7 @@ class Pipeline:
         subject, body = commit.get("subject"), commit.get("body")
         return cls(
             id=str(d.get("id") or ""),
-            number=number if isinstance(number, int) else -1,
+            number=n if (n := _int(number)) is not None else -1,
             project_slug=str(d.get("project_slug") or ""),
             state=str(d.get("state") or "unknown"),
             created_at=str(d.get("created_at") or ""),

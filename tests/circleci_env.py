@@ -88,3 +88,31 @@ def make_report(folder: Path, *, changed: bool = False, run: str = "20251001-090
 
 def files_under(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def cli_runner(monkeypatch, capsys, *, token: str, api_url: str, client_factory):  # type: ignore[no-untyped-def]
+    """Run `reviewer ARGS` in this process against the local CircleCI: environment set, no
+    terminal (so confirmations need --yes), the given client. Returns invoke(*args) ->
+    (exit code, stdout, stderr)."""
+    import io
+    import sys
+
+    from reviewer.cli import circleci_cmds, main
+
+    monkeypatch.setenv("CIRCLE_TOKEN", token)
+    monkeypatch.delenv("CIRCLECI_TOKEN", raising=False)
+    monkeypatch.setenv("CIRCLECI_API_URL", api_url)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    monkeypatch.setattr(circleci_cmds, "_client", client_factory)
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["reviewer", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke

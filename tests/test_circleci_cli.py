@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from pathlib import Path
 
 import pytest
-from circleci_env import PROJECT, SLUG, fast_policy
+from circleci_env import PROJECT, SLUG, cli_runner, fast_policy
 from fake_circleci import FakeCircleCI, FakeStorage
 
 from reviewer import audit
 from reviewer.circleci import client_from_env
-from reviewer.cli import circleci_cmds
 from reviewer.cli.circleci_cmds import COMMANDS
 
 pytest_plugins = ["circleci_fixtures"]
@@ -25,25 +22,14 @@ DOCS = Path(__file__).resolve().parent.parent / "docs" / "circleci.md"
 def run(cci: FakeCircleCI, token: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     """Run `reviewer ARGS` in this process (in tmp_path, pointed at the local CircleCI)."""
-    from reviewer.cli import main
-
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CIRCLE_TOKEN", token)
-    monkeypatch.delenv("CIRCLECI_TOKEN", raising=False)
-    monkeypatch.setenv("CIRCLECI_API_URL", cci.api_url)
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # no terminal: confirmation needs --yes
     # The real client, with retries that do not sleep (the CLI's own policy waits seconds).
-    monkeypatch.setattr(circleci_cmds, "_client", lambda api_url: client_from_env(api_url, retry=fast_policy()))
+    run_cli = cli_runner(monkeypatch, capsys, token=token, api_url=cci.api_url,
+                         client_factory=lambda api_url: client_from_env(api_url, retry=fast_policy()))
     outputs: list[str] = []
 
     def invoke(*args: str) -> tuple[int, str]:
-        monkeypatch.setattr(sys, "argv", ["reviewer", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-        out, err = capsys.readouterr()
+        code, out, err = run_cli(*args)
         outputs.append(out + err)
         return code, out + err
 

@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from circleci_env import PROJECT, SLUG, Sleeps, fast_policy, files_under
+from circleci_env import PROJECT, SLUG, Sleeps, cli_runner, fast_policy, files_under
 from fake_circleci import FakeCircleCI, FakeStorage, openapi
 
 from reviewer import actions
 from reviewer.circleci import CircleCIClient, CircleCIError
-from reviewer.cli import circleci_cmds
 from reviewer.errors import ReviewerError
 from reviewer.sources.circleci_fetch import MANIFEST, FetchError, JobRef, fetch_report, verify_fetched
 from reviewer.webclient import GaveUp, HttpError, RateLimited
@@ -110,25 +109,14 @@ def page(items: list[dict[str, Any]], next_token: str | None) -> bytes:
 def cli(cci: FakeCircleCI, token: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
     """`reviewer ARGS` in this process with the quick client; returns (exit code, stdout, stderr)."""
-    from reviewer.cli import main
-
     openapi()
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("CIRCLE_TOKEN", token)
-    monkeypatch.delenv("CIRCLECI_TOKEN", raising=False)
-    monkeypatch.setenv("CIRCLECI_API_URL", cci.api_url)
-    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
-    monkeypatch.setattr(circleci_cmds, "_client", lambda api_url: CircleCIClient(
-        token, api_url or cci.api_url, retry=fast_policy(attempts=ATTEMPTS), timeout=TIMEOUT))
+    run_cli = cli_runner(monkeypatch, capsys, token=token, api_url=cci.api_url,
+                         client_factory=lambda api_url: CircleCIClient(
+                             token, api_url or cci.api_url, retry=fast_policy(attempts=ATTEMPTS), timeout=TIMEOUT))
 
     def invoke(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["reviewer", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-        out, err = capsys.readouterr()
+        code, out, err = run_cli(*args)
         assert token not in out + err and "Traceback" not in out + err
         return code, out, err
 
