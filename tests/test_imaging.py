@@ -5,9 +5,17 @@ import pytest
 from imgs import page, render
 
 from reviewer.config import Settings
-from reviewer.imaging.align import align_rows
+from reviewer.imaging.align import align_rows, realign_same_height
 from reviewer.imaging.compare import MASK_CHANGED, MASK_INSERTED, compare_images
-from reviewer.imaging.pixels import ANTIALIAS, DRIFT, SIGNIFICANT, SUBPIXEL, antialiased, classify_pixels
+from reviewer.imaging.pixels import (
+    ANTIALIAS,
+    DRIFT,
+    SIGNIFICANT,
+    SUBPIXEL,
+    antialiased,
+    classify_pixels,
+    differing_rows,
+)
 from reviewer.imaging.regions import group_pixels
 from reviewer.model import Box, RegionKind, Verdict
 
@@ -168,3 +176,27 @@ def test_text_moved_a_quarter_pixel_down_is_noise():
     a = compare_images(ref, test, S)
     assert not np.array_equal(ref, test)
     assert a.verdict is Verdict.NOISE, a.reason
+
+
+def test_content_pushed_down_at_the_same_height_is_one_inserted_band(base):
+    """A banner inserted near the top of a fixed-height screenshot pushes everything below it
+    down and cuts the end off: the banner is the change, not every row below it."""
+    pushed = page(banner=True)[: base.shape[0]]
+    a = compare_images(base, pushed, S)
+    assert a.verdict is Verdict.CHANGED
+    found = {(r.kind, r.box.y, r.box.h) for r in a.regions if r.kind is RegionKind.INSERTED}
+    assert found == {(RegionKind.INSERTED, 100, 81)}  # as for the taller page below
+    assert RegionKind.REMOVED in {r.kind for r in a.regions}  # the end that was cut off
+    assert not {RegionKind.SHIFT, RegionKind.CONTENT} & {r.kind for r in a.regions}
+
+
+def test_a_small_element_moved_down_stays_a_shift():
+    a_img = render(200, 300, [("rect", (50, 30, 120, 60), (0, 0, 0)), ("rect", (130, 30, 190, 60), (0, 90, 0))])
+    b_img = render(200, 300, [("rect", (50, 34, 120, 64), (0, 0, 0)), ("rect", (130, 30, 190, 60), (0, 90, 0))])
+    assert realign_same_height(a_img, b_img, differing_rows(a_img, b_img)) is None
+    assert kinds(compare_images(a_img, b_img, S)) == {"shift"}
+
+
+def test_a_page_that_changed_everywhere_is_not_realigned(base):
+    drifted = (base.astype(np.int16) - 1).clip(0, 255).astype(np.uint8)
+    assert realign_same_height(base, drifted, differing_rows(base, drifted)) is None

@@ -1,9 +1,13 @@
-"""Row alignment for pages whose height changed.
+"""Row alignment for pages whose content moved up or down.
 
 When a banner is inserted in the middle of a page, everything below it moves down. Comparing
 row y with row y would mark the whole tail as changed. Instead we match identical rows (by
 hash) with a longest-common-subsequence style diff, so the banner is reported as `inserted`
 and the rest is compared with the rows it actually corresponds to.
+
+Pages whose height changed are always aligned. A page of the same height is aligned only when
+that explains most of its differing rows (content pushed down with its end cut off): the rows
+that appeared and disappeared are still reported, as inserted and removed bands.
 """
 
 from __future__ import annotations
@@ -45,13 +49,59 @@ def row_keys(img: NDArray[np.uint8]) -> list[bytes]:
 def align_rows(ref: NDArray[np.uint8], test: NDArray[np.uint8]) -> list[Segment]:
     """Split both images into corresponding row segments.
 
-    Same height: one in-place `compare` segment (a shift inside an unchanged height is a
-    change to look at, not something to explain away). Different heights: an alignment.
+    Same height: one in-place `compare` segment (see realign_same_height for pushed content).
+    Different heights: an alignment.
     """
     hr, ht = ref.shape[0], test.shape[0]
     if hr == ht:
         return [Segment("compare", 0, hr, 0, ht)]
-    ref_rows, test_rows = row_keys(ref), row_keys(test)
+    return _align(row_keys(ref), row_keys(test))
+
+
+# A same-height page is re-aligned only when this many rows differ in place (a small element
+# moved is better described as a shift than as rows inserted and removed) ...
+REALIGN_MIN_ROWS = 64
+# ... and when the alignment leaves at most this share of them to examine.
+REALIGN_MAX_SHARE = 0.5
+
+
+def realign_same_height(ref: NDArray[np.uint8], test: NDArray[np.uint8],
+                        differing: NDArray[np.bool_]) -> list[Segment] | None:
+    """An alignment of two same-height images whose content moved vertically, or None when
+    comparing row y with row y is the better account.
+
+    `differing` is the per-row in-place difference. The alignment is used when it turns many
+    differing rows into a few inserted, removed or compared ones: a block inserted near the top
+    pushes everything below it down and cuts the page's end off, and every row below it differs
+    in place although nothing there changed.
+    """
+    in_place = int(differing.sum())
+    if ref.shape[0] != test.shape[0] or in_place < REALIGN_MIN_ROWS:
+        return None
+    if not _rows_found_elsewhere(ref, test, differing):
+        return None
+    segments = _align(row_keys(ref), row_keys(test))
+    moved = any(s.kind in ("inserted", "removed") for s in segments)
+    left = sum(max(s.r1 - s.r0, s.t1 - s.t0) for s in segments if s.kind != "equal")
+    if not moved or left > REALIGN_MAX_SHARE * in_place:
+        return None
+    return segments
+
+
+def _rows_found_elsewhere(ref: NDArray[np.uint8], test: NDArray[np.uint8], differing: NDArray[np.bool_]) -> bool:
+    """A cheap necessary condition for content that moved: most of the test rows that differ
+    in place occur somewhere in the reference. Rows are compared by a sample of every 16th
+    pixel, which cannot miss a row that does occur, so a page that changed everywhere (colour
+    drift, new photos) is ruled out for the price of a strided copy instead of hashing every row."""
+    step = 16
+    ref_sample = np.ascontiguousarray(ref[:, ::step]).reshape(ref.shape[0], -1)
+    test_sample = np.ascontiguousarray(test[differing, ::step]).reshape(int(differing.sum()), -1)
+    known = {row.tobytes() for row in ref_sample}
+    found = sum(row.tobytes() in known for row in test_sample)
+    return found >= 0.5 * test_sample.shape[0]
+
+
+def _align(ref_rows: list[bytes], test_rows: list[bytes]) -> list[Segment]:
     matcher = difflib.SequenceMatcher(None, ref_rows, test_rows, autojunk=True)
     segments: list[Segment] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 from skimage.measure import label
 
 from reviewer.config import Settings
-from reviewer.imaging.align import Segment, align_rows
+from reviewer.imaging.align import Segment, align_rows, realign_same_height
 from reviewer.imaging.pixels import (
     CLASS_NAMES,
     SIGNIFICANT,
@@ -79,7 +79,8 @@ def compare_images(
             mask[:, w:] = MASK_INSERTED
     ref_c, test_c = ref[:, :w], test[:, :w]
 
-    for seg in align_rows(ref_c, test_c):
+    segments = (realign_same_height(ref_c, test_c, rows) if rows is not None else None) or align_rows(ref_c, test_c)
+    for seg in segments:
         seg_rows = rows if (rows is not None and seg.kind == "compare" and seg.r0 == 0
                             and seg.r1 == ref.shape[0]) else None
         if seg.kind == "equal":
