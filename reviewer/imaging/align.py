@@ -13,11 +13,11 @@ that appeared and disappeared are still reported, as inserted and removed bands.
 from __future__ import annotations
 
 import difflib
-import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import xxhash
 from numpy.typing import NDArray
 
 SegmentKind = Literal["equal", "compare", "inserted", "removed"]
@@ -33,17 +33,17 @@ class Segment:
 
 
 def row_keys(img: NDArray[np.uint8]) -> list[bytes]:
-    """One key per row: a 128-bit BLAKE2 digest of its bytes.
+    """One key per row: a 128-bit XXH3 digest of its bytes.
 
     Equal rows get equal keys; different rows get different keys but for a 2**-128 chance, and
-    rows matched as equal are compared pixel by pixel later anyway. 16 bytes per row instead
-    of a copy of the row (a 1500 x 15,000 page: 240 KB instead of 67 MB per image).
+    rows matched as equal are compared pixel by pixel later anyway, so a fast non-cryptographic
+    hash is enough (XXH3 hashes a row about 10 times faster than BLAKE2). 16 bytes per row
+    instead of a copy of the row (a 1500 x 15,000 page: 240 KB instead of 67 MB per image).
     """
-    blake2b = hashlib.blake2b
+    digest = xxhash.xxh3_128_digest
     if img.flags.c_contiguous:
-        flat = img.reshape(img.shape[0], -1)
-        return [blake2b(row.data, digest_size=16).digest() for row in flat]
-    return [blake2b(np.ascontiguousarray(row).data, digest_size=16).digest() for row in img]
+        return [digest(row.data) for row in img.reshape(img.shape[0], -1)]
+    return [digest(np.ascontiguousarray(row).data) for row in img]
 
 
 def align_rows(ref: NDArray[np.uint8], test: NDArray[np.uint8]) -> list[Segment]:
