@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 from conftest import ROOT
 
 from reviewer.model import Verdict
@@ -89,3 +90,28 @@ def test_outputs_are_written(fixture_review):
         for rel in [pair["images"].get("reference"), pair["images"].get("test"), pair["images"].get("mask")]:
             if rel:
                 assert (out / rel).is_file(), rel
+
+
+def test_masks_are_test_sized_and_paint_every_significant_region(fixture_review):
+    """The heat map the review page lays over the test image: same size, red (2) inside each
+    significant region, transparent (0) where nothing differs."""
+    from PIL import Image
+
+    _review, out = fixture_review
+    data = json.loads((out / "review.json").read_text())
+    checked = 0
+    for pair in data["pairs"]:
+        rel = pair["images"].get("mask")
+        if not rel or pair["verdict"] != "changed":
+            continue
+        with Image.open(out / rel) as im:
+            mask = np.asarray(im)
+            assert im.info.get("transparency") == 0
+        with Image.open(out / pair["images"]["test"]) as test:
+            assert (mask.shape[1], mask.shape[0]) == test.size
+        assert set(np.unique(mask)) <= {0, 1, 2, 3} and (mask == 0).any()
+        for r in pair["regions"]:
+            if r["kind"] not in ("inserted", "removed", "drift", "antialias", "subpixel", "ignored"):
+                assert (mask[r["y"] : r["y"] + r["h"], r["x"] : r["x"] + r["w"]] == 2).any(), (pair["file"], r)
+        checked += 1
+    assert checked >= 8
