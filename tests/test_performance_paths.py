@@ -388,3 +388,15 @@ def test_a_tight_memory_budget_still_analyses_every_pair_the_same(monkeypatch: p
     monkeypatch.setattr(an, "_memory_budget", lambda largest, workers: 1)
     got, _ = an.analyze_report(report, Settings(workers=2))
     assert [(p.file, a.verdict, a.regions) for p, a in got] == [(p.file, a.verdict, a.regions) for p, a in want]
+
+
+def test_gather_reads_what_fancy_indexing_reads():
+    from reviewer.imaging.pixels import gather
+
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    ys, xs = rng.integers(0, 40, 500), rng.integers(0, 30, 500)
+    assert np.array_equal(gather(img, ys, xs), img[ys, xs])
+    narrow = img[:, 5:25]  # not contiguous: a width-cropped page
+    assert np.array_equal(gather(narrow, ys, xs % 20), narrow[ys, xs % 20])
+    assert gather(img, ys[:0], xs[:0]).shape == (0, 3)

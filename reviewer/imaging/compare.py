@@ -24,6 +24,7 @@ from reviewer.imaging.pixels import (
     colour_delta_e,
     differing_pixels_in_rows,
     differing_rows,
+    gather,
     row_chunks,
 )
 from reviewer.imaging.regions import (
@@ -184,7 +185,7 @@ def _scan_segment(
     for chunk in chunks:
         ys, xs = differing_pixels_in_rows(a, b, chunk)
         k = ys.size
-        de = _DELTA_E.lookup(a[ys, xs], b[ys, xs])
+        de = _DELTA_E.lookup(gather(a, ys, xs), gather(b, ys, xs))
         c = classify_at(a, b, ys, xs, de, drift_delta_e=settings.drift_delta_e,
                         detect_antialiasing=settings.detect_antialiasing,
                         subpixel_tolerance_px=settings.subpixel_tolerance_px, ignore=ignore)
@@ -292,18 +293,29 @@ def _noise_regions(a: Img, b: Img, scan: _Scan, t0: int, settings: Settings) -> 
         ys, xs = differing_pixels_in_rows(a, b, chunk)
         lab = labels[ys // cell, xs // cell].astype(np.intp)
         de = scan.delta_e[start:stop]
-        count += np.bincount(lab, minlength=nl)
-        np.minimum.at(ymin, lab, ys)
-        np.maximum.at(ymax, lab, ys)
-        np.minimum.at(xmin, lab, xs)
-        np.maximum.at(xmax, lab, xs)
-        key = lab * 5 + scan.cls[start:stop]
-        per_class += np.bincount(key, minlength=nl * 5)
-        np.minimum.at(first, key, np.arange(start, stop, dtype=np.int64))
+        cls = scan.cls[start:stop]
         lo, hi = int(lab.min()), int(lab.max())
         if lo == hi:
+            # One cluster (a page that drifted all over is one): scalar updates instead of
+            # scattered ones. ys ascends (row-major order), so its ends are its extremes.
+            count[lo] += ys.size
+            ymin[lo], ymax[lo] = min(ymin[lo], int(ys[0])), max(ymax[lo], int(ys[-1]))
+            xmin[lo], xmax[lo] = min(xmin[lo], int(xs.min())), max(xmax[lo], int(xs.max()))
+            classes = np.bincount(cls, minlength=5)[:5]
+            per_class[lo * 5 : lo * 5 + 5] += classes
+            for c in np.flatnonzero(classes):
+                k = lo * 5 + int(c)
+                first[k] = min(int(first[k]), start + int(np.argmax(cls == c)))
             parts[lo].append(de)
         else:
+            count += np.bincount(lab, minlength=nl)
+            np.minimum.at(ymin, lab, ys)
+            np.maximum.at(ymax, lab, ys)
+            np.minimum.at(xmin, lab, xs)
+            np.maximum.at(xmax, lab, xs)
+            key = lab * 5 + cls
+            per_class += np.bincount(key, minlength=nl * 5)
+            np.minimum.at(first, key, np.arange(start, stop, dtype=np.int64))
             order = np.argsort(lab.astype(np.uint16) if hi < 1 << 16 else lab, kind="stable")
             bounds = np.flatnonzero(np.diff(lab[order])) + 1
             for group in np.split(order, bounds):

@@ -74,7 +74,7 @@ def classify_pixels(
     ys, xs = np.nonzero(pixels_differ(a, b))
     if ys.size == 0:
         return empty_diff()
-    delta_e = colour_delta_e(a[ys, xs], b[ys, xs])
+    delta_e = colour_delta_e(gather(a, ys, xs), gather(b, ys, xs))
     cls = classify_at(a, b, ys, xs, delta_e, drift_delta_e=drift_delta_e, detect_antialiasing=detect_antialiasing,
                       subpixel_tolerance_px=subpixel_tolerance_px, ignore=ignore)
     return PixelDiff(ys, xs, delta_e, cls)
@@ -124,6 +124,14 @@ SLICE = 1 << 15
 
 def _slices(idx: NDArray[np.intp]) -> list[NDArray[np.intp]]:
     return [idx[i : i + SLICE] for i in range(0, idx.size, SLICE)]
+
+
+def gather(img: Img, ys: Idx, xs: Idx) -> Img:
+    """`img[ys, xs]`: the (N, channels) values at the listed pixels. A contiguous image is read
+    with one flat take, about 4 times faster than 2-D fancy indexing for the same values."""
+    if img.flags.c_contiguous and img.ndim == 3:
+        return np.take(img.reshape(-1, img.shape[2]), ys * img.shape[1] + xs, axis=0)
+    return img[ys, xs]
 
 
 def pixels_differ(a: Img, b: Img) -> NDArray[np.bool_]:
@@ -289,7 +297,7 @@ _NEIGHBOURS = [(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if (dx, dy) !=
 
 
 def _luma(img: Img, ys: Idx, xs: Idx) -> NDArray[np.float64]:
-    c = img[ys, xs].astype(np.float64)
+    c = gather(img, ys, xs).astype(np.float64)
     return c[..., 0] * 0.29889531 + c[..., 1] * 0.58662247 + c[..., 2] * 0.11448223
 
 
@@ -477,11 +485,11 @@ def many_siblings(img: Img, ys: Idx, xs: Idx) -> NDArray[np.bool_]:
     """True where 3 or more of the 8 neighbours have exactly the pixel's colour."""
     h, w = img.shape[:2]
     count = ((xs == 0) | (xs == w - 1) | (ys == 0) | (ys == h - 1)).astype(np.int32)
-    centre = img[ys, xs]
+    centre = gather(img, ys, xs)
     for dx, dy in _NEIGHBOURS:
         ny, nx = ys + dy, xs + dx
         valid = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
-        eq = img[np.clip(ny, 0, h - 1), np.clip(nx, 0, w - 1)] == centre
+        eq = gather(img, np.clip(ny, 0, h - 1), np.clip(nx, 0, w - 1)) == centre
         count += valid & _all3(eq)
     return count > 2
 
@@ -502,12 +510,12 @@ def within_range(src: Img, other: Img, ys: Idx, xs: Idx, radius: int, slack: int
     a recoloured area) brings shades that the neighbourhood did not have.
     """
     h, w = other.shape[:2]
-    value = src[ys, xs].astype(np.int16)
+    value = gather(src, ys, xs).astype(np.int16)
     lo = np.full(value.shape, 255, dtype=np.int16)
     hi = np.zeros(value.shape, dtype=np.int16)
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
-            near = other[np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)].astype(np.int16)
+            near = gather(other, np.clip(ys + dy, 0, h - 1), np.clip(xs + dx, 0, w - 1)).astype(np.int16)
             np.minimum(lo, near, out=lo)
             np.maximum(hi, near, out=hi)
     return _all3((value >= lo - slack) & (value <= hi + slack))
