@@ -301,11 +301,11 @@ def _noise_regions(a: Img, b: Img, scan: _Scan, t0: int, settings: Settings) -> 
             count[lo] += ys.size
             ymin[lo], ymax[lo] = min(ymin[lo], int(ys[0])), max(ymax[lo], int(ys[-1]))
             xmin[lo], xmax[lo] = min(xmin[lo], int(xs.min())), max(xmax[lo], int(xs.max()))
-            classes = np.bincount(cls, minlength=5)[:5]
-            per_class[lo * 5 : lo * 5 + 5] += classes
-            for c in np.flatnonzero(classes):
-                k = lo * 5 + int(c)
-                first[k] = min(int(first[k]), start + int(np.argmax(cls == c)))
+            in_chunk = np.bincount(cls, minlength=5)[:5]
+            per_class[lo * 5 : lo * 5 + 5] += in_chunk
+            for present in np.flatnonzero(in_chunk).tolist():
+                k = lo * 5 + present
+                first[k] = min(int(first[k]), start + int(np.argmax(cls == present)))
             parts[lo].append(de)
         else:
             count += np.bincount(lab, minlength=nl)
