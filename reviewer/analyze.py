@@ -40,6 +40,12 @@ THUMB_WIDTH = 240
 THUMB_MAX_HEIGHT = 720
 CROP_PAD = 16
 MAX_CROPS = 12
+# Region crops are previews in the review page's side panel (shown at most ~300 x 160 CSS px;
+# the main viewer shows the full-size screenshots). A crop larger than twice that is reduced
+# by a whole factor (box average): a photo area that drifted is a megapixel crop, and
+# encoding it at full size cost more than decoding the pair.
+CROP_PREVIEW_W = 640
+CROP_PREVIEW_H = 320
 
 
 @dataclass(frozen=True)
@@ -214,9 +220,18 @@ def _copy_assets(job: PairJob) -> PairAssets:
 Z_RLE = 3
 
 
-def _save_png(arr: np.ndarray, path: Path) -> None:
+def preview_factor(w: int, h: int) -> int:
+    """The whole factor that brings a w x h crop within the preview size (1: as it is)."""
+    return max(1, -(-w // CROP_PREVIEW_W), -(-h // CROP_PREVIEW_H))
+
+
+def _save_crop(arr: np.ndarray, path: Path) -> None:
+    factor = preview_factor(arr.shape[1], arr.shape[0])
+    im = Image.fromarray(np.ascontiguousarray(arr))
+    if factor > 1:
+        im = im.reduce(factor)
     tmp = path.with_name(path.name + ".part")
-    Image.fromarray(arr).save(tmp, format="PNG", compress_level=1, compress_type=Z_RLE)
+    im.save(tmp, format="PNG", compress_level=1, compress_type=Z_RLE)
     os.replace(tmp, path)
 
 
@@ -245,7 +260,7 @@ def _write_assets(job: PairJob, analysis: PairAnalysis, ref: np.ndarray, test: n
                 test_rel = whole_test
             else:
                 p = d / f"r{k}-test.png"
-                _save_png(np.ascontiguousarray(test[tbox.y : tbox.y2, tbox.x : tbox.x2]), p)
+                _save_crop(test[tbox.y : tbox.y2, tbox.x : tbox.x2], p)
                 test_rel = _rel(p, job)
         if region.kind is not RegionKind.INSERTED:
             if region.kind is RegionKind.REMOVED and region.ref_y is not None and region.ref_h:
@@ -258,7 +273,7 @@ def _write_assets(job: PairJob, analysis: PairAnalysis, ref: np.ndarray, test: n
                 ref_rel = whole_ref
             elif y1 > y0 and x1 > x0:
                 p = d / f"r{k}-reference.png"
-                _save_png(np.ascontiguousarray(ref[y0:y1, x0:x1]), p)
+                _save_crop(ref[y0:y1, x0:x1], p)
                 ref_rel = _rel(p, job)
         crops.append((ref_rel, test_rel))
     return PairAssets(reference=base.reference, test=base.test, mask=mask_rel, thumb=thumb_rel,

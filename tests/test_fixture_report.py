@@ -115,3 +115,32 @@ def test_masks_are_test_sized_and_paint_every_significant_region(fixture_review)
                 assert (mask[r["y"] : r["y"] + r["h"], r["x"] : r["x"] + r["w"]] == 2).any(), (pair["file"], r)
         checked += 1
     assert checked >= 8
+
+
+def test_region_crops_are_previews_of_the_region(fixture_review):
+    """A test crop is the region's box with its margin: as it is when it fits the side panel's
+    preview size, reduced by a whole factor when it does not."""
+    from PIL import Image
+
+    from reviewer.analyze import CROP_PAD, CROP_PREVIEW_H, CROP_PREVIEW_W, preview_factor
+    from reviewer.imaging.regions import pad_box
+    from reviewer.model import Box
+
+    _review, out = fixture_review
+    data = json.loads((out / "review.json").read_text())
+    factors = []
+    for pair in data["pairs"]:
+        test_rel = pair["images"].get("test")
+        for region, crop in zip(pair["regions"], pair["images"].get("crops", []), strict=False):
+            rel = crop.get("test")
+            if not rel or rel == test_rel:  # a crop that is the whole page links the screenshot
+                continue
+            with Image.open(out / test_rel) as page:
+                box = pad_box(Box(region["x"], region["y"], region["w"], region["h"]), CROP_PAD, *page.size)
+            f = preview_factor(box.w, box.h)
+            with Image.open(out / rel) as im:
+                assert im.size == (-(-box.w // f), -(-box.h // f)), (pair["file"], region)
+                assert im.size[0] <= CROP_PREVIEW_W and im.size[1] <= CROP_PREVIEW_H
+            factors.append(f)
+    assert 1 in factors and max(factors) > 1  # small regions kept as they are, large ones reduced
+    assert preview_factor(640, 320) == 1 and preview_factor(641, 10) == 2 and preview_factor(1500, 7000) == 22
