@@ -200,3 +200,14 @@ def test_a_small_element_moved_down_stays_a_shift():
 def test_a_page_that_changed_everywhere_is_not_realigned(base):
     drifted = (base.astype(np.int16) - 1).clip(0, 255).astype(np.uint8)
     assert realign_same_height(base, drifted, differing_rows(base, drifted)) is None
+
+
+def test_content_pulled_up_at_the_same_height_is_one_removed_band(base):
+    """The other direction: a block removed near the top pulls everything up; the freed rows
+    at the end are new in the test image."""
+    pulled = page(banner=True)[: base.shape[0]]
+    a = compare_images(pulled, base, S)
+    assert a.verdict is Verdict.CHANGED
+    removed = [r for r in a.regions if r.kind is RegionKind.REMOVED]
+    assert [(r.ref_y, r.ref_h) for r in removed] == [(100, 81)]
+    assert not {RegionKind.SHIFT, RegionKind.CONTENT} & {r.kind for r in a.regions}
