@@ -41,6 +41,9 @@ BACKSTOP_PLACEHOLDERS: dict[str, str] = {
 
 RGB = NDArray[np.uint8]
 
+# Pillow registers its format plugins on the first open; done at import, before workers fork.
+Image.preinit()
+
 
 def file_digest(path: Path) -> str:
     h = hashlib.sha256()
