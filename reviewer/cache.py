@@ -37,7 +37,8 @@ FORMAT = 1
 
 # The modules whose code decides an analysis: a change to any of them invalidates the cache.
 _CODE = ("analyze.py", "cache.py", "config.py", "model.py", "imaging/align.py", "imaging/compare.py",
-         "imaging/decode.py", "imaging/pixels.py", "imaging/regions.py")
+         "imaging/decode.py", "imaging/drift_table.py", "imaging/drift_bounds.npz", "imaging/pixels.py",
+         "imaging/regions.py")
 
 
 @lru_cache(maxsize=1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,6 +15,7 @@ from skimage.measure import label
 
 from reviewer.config import Settings
 from reviewer.imaging.align import Segment, align_rows, realign_same_height
+from reviewer.imaging.drift_table import proven_drift
 from reviewer.imaging.pixels import (
     CLASS_NAMES,
     SIGNIFICANT,
@@ -144,6 +145,30 @@ def _top_noise(regions: list[Region]) -> list[Region]:
 _DELTA_E = DeltaECache()
 
 
+# The colour difference of a pixel the drift bound proved below the threshold is not computed
+# (the pixel is drift whatever its value), except at every SAMPLE_STRIDE-th position of a
+# segment's scan: a noise region's contrast (95th percentile of its pixels' values) comes from
+# that even sample when the region has at least SAMPLE_STRIDE * MIN_SAMPLE pixels, and from
+# every pixel's value, computed then, when it is smaller.
+UNKNOWN_DE = np.float32(-1.0)
+SAMPLE_STRIDE = 64
+MIN_SAMPLE = 4096
+
+
+def _delta_e(ca: Img, cb: Img, drift_threshold: float, first: int) -> NDArray[np.float32]:
+    """CIEDE2000 of each colour pair (scan positions first, first + 1, ...), or UNKNOWN_DE where
+    drift_table proves the pair is drift and the position is not a sample position."""
+    proven = proven_drift(ca, cb, drift_threshold)
+    proven[(-first) % SAMPLE_STRIDE :: SAMPLE_STRIDE] = False
+    if not proven.any():
+        return _DELTA_E.lookup(ca, cb)
+    de = np.full(ca.shape[0], UNKNOWN_DE, dtype=np.float32)
+    rest = np.flatnonzero(~proven)
+    if rest.size:
+        de[rest] = _DELTA_E.lookup(ca[rest], cb[rest])
+    return de
+
+
 @dataclass
 class _Scan:
     """Every differing pixel of one segment, classified, in row-major order.
@@ -185,7 +210,7 @@ def _scan_segment(
     for chunk in chunks:
         ys, xs = differing_pixels_in_rows(a, b, chunk)
         k = ys.size
-        de = _DELTA_E.lookup(gather(a, ys, xs), gather(b, ys, xs))
+        de = _delta_e(gather(a, ys, xs), gather(b, ys, xs), settings.drift_delta_e, n)
         c = classify_at(a, b, ys, xs, de, drift_delta_e=settings.drift_delta_e,
                         detect_antialiasing=settings.detect_antialiasing,
                         subpixel_tolerance_px=settings.subpixel_tolerance_px, ignore=ignore)
@@ -289,6 +314,8 @@ def _noise_regions(a: Img, b: Img, scan: _Scan, t0: int, settings: Settings) -> 
     per_class = np.zeros(nl * 5, dtype=np.int64)
     first = np.full(nl * 5, big, dtype=np.int64)  # first position of each class in each cluster
     parts: list[list[NDArray[np.float32]]] = [[] for _ in range(nl)]
+    # The values at every SAMPLE_STRIDE-th scan position (always computed: see _delta_e).
+    sample: list[list[NDArray[np.float32]]] = [[] for _ in range(nl)]
     for chunk, start, stop in scan.chunks:
         ys, xs = differing_pixels_in_rows(a, b, chunk)
         lab = labels[ys // cell, xs // cell].astype(np.intp)
@@ -307,6 +334,7 @@ def _noise_regions(a: Img, b: Img, scan: _Scan, t0: int, settings: Settings) -> 
                 k = lo * 5 + present
                 first[k] = min(int(first[k]), start + int(np.argmax(cls == present)))
             parts[lo].append(de)
+            sample[lo].append(de[(-start) % SAMPLE_STRIDE :: SAMPLE_STRIDE])
         else:
             count += np.bincount(lab, minlength=nl)
             np.minimum.at(ymin, lab, ys)
@@ -320,10 +348,13 @@ def _noise_regions(a: Img, b: Img, scan: _Scan, t0: int, settings: Settings) -> 
             bounds = np.flatnonzero(np.diff(lab[order])) + 1
             for group in np.split(order, bounds):
                 parts[int(lab[group[0]])].append(de[group])
+                sample[int(lab[group[0]])].append(de[group[(start + group) % SAMPLE_STRIDE == 0]])
     clusters = [(Box(int(xmin[k]), int(ymin[k]), int(xmax[k] - xmin[k] + 1), int(ymax[k] - ymin[k] + 1)), [k])
                 for k in range(1, nl)]
     merged = sorted(merge_overlapping(clusters, lambda p, q: p + q), key=lambda item: (item[0].y, item[0].x))
     out: list[Region] = []
+    region_of = np.full(nl, -1, dtype=np.intp)  # cluster -> its region in `out`
+    exact: list[int] = []  # small regions whose contrast needs values the drift bound left unknown
     for box, members in merged:
         # Class counts in the order each class first appears among the group's pixels (the
         # clusters' pixels in merge order): Counter keeps that order for its ties.
@@ -346,12 +377,53 @@ def _noise_regions(a: Img, b: Img, scan: _Scan, t0: int, settings: Settings) -> 
             parts_of = [v for k in members for v in parts[k]]
             values = parts_of[0] if len(parts_of) == 1 else np.concatenate(parts_of)
             in_place = len(parts_of) > 1  # a fresh concatenation is ours to reorder
+        contrast = 0.0
+        if values.size and float(values.min()) < 0:  # values the drift bound left unknown
+            if pixels >= SAMPLE_STRIDE * MIN_SAMPLE:
+                contrast = round(float(np.percentile(np.concatenate([v for k in members for v in sample[k]]), 95)), 2)
+            else:
+                exact.append(len(out))
+        else:
+            contrast = round(float(np.percentile(values, 95, overwrite_input=in_place)), 2)
         out.append(Region(
-            box=Box(box.x, box.y + t0, box.w, box.h), kind=kind, pixels=pixels,
-            contrast=round(float(np.percentile(values, 95, overwrite_input=in_place)), 2), ssim=None,
-            why="discounted as " + ", ".join(f"{k} {n} px" for k, n in classes.most_common()),
+            box=Box(box.x, box.y + t0, box.w, box.h), kind=kind, pixels=pixels, contrast=contrast,
+            ssim=None, why="discounted as " + ", ".join(f"{k} {n} px" for k, n in classes.most_common()),
         ))
+        region_of[members] = len(out) - 1
+    if exact:
+        spans = [(r.box.y - t0, r.box.y2 - t0) for r in out]
+        found = _exact_contrasts(a, b, scan, labels, cell, region_of, spans, exact)
+        out = [replace(r, contrast=found[i]) if i in found else r for i, r in enumerate(out)]
     return out
+
+
+def _exact_contrasts(a: Img, b: Img, scan: _Scan, labels: NDArray[np.int32], cell: int, region_of: NDArray[np.intp],
+                     spans: list[tuple[int, int]], wanted: list[int]) -> dict[int, float]:
+    """The contrast of regions with fewer than SAMPLE_STRIDE * MIN_SAMPLE pixels whose values
+    the drift bound left unknown: computed for all their pixels, reading only their rows."""
+    n = len(spans)
+    take = np.zeros(n + 1, dtype=bool)  # slot n: clusters of no wanted region
+    take[wanted] = True
+    region_of = np.where(region_of < 0, n, region_of)
+    rows = [spans[r] for r in wanted]
+    values: dict[int, list[NDArray[np.float32]]] = {r: [] for r in wanted}
+    for chunk, start, stop in scan.chunks:
+        if not any(y0 <= int(chunk[-1]) and int(chunk[0]) < y1 for y0, y1 in rows):
+            continue
+        ys, xs = differing_pixels_in_rows(a, b, chunk)
+        reg = region_of[labels[ys // cell, xs // cell]]
+        pick = np.flatnonzero(take[reg])
+        if pick.size == 0:
+            continue
+        de = scan.delta_e[start:stop][pick]
+        unknown = np.flatnonzero(de < 0)
+        if unknown.size:
+            at = pick[unknown]
+            de[unknown] = _DELTA_E.lookup(gather(a, ys[at], xs[at]), gather(b, ys[at], xs[at]))
+        owner = reg[pick]
+        for r in np.unique(owner).tolist():
+            values[r].append(de[owner == r])
+    return {r: round(float(np.percentile(np.concatenate(values[r]), 95)), 2) for r in wanted}
 
 
 def _band_region(ref: Img, test: Img, seg: Segment, settings: Settings) -> Region:
