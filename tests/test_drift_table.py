@@ -70,14 +70,14 @@ def _without_bound(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_analysis_is_the_same_with_and_without_the_bound(monkeypatch, case):
     """Regions under SAMPLE_STRIDE * MIN_SAMPLE pixels: every value computed, identical results."""
     if case == "photo":
-        a, b = _drifted((120, 200), 1)
+        a, b = _drifted((80, 200), 1)
     elif case == "photo-2-levels":
-        a, b = _drifted((120, 200), 2, levels=2)
+        a, b = _drifted((80, 200), 2, levels=2)
     elif case == "page-with-drifted-photo":
         a = page().copy()
         b = a.copy()
-        pa, pb = _drifted((150, 300), 3)
-        a[500:650, 50:350], b[500:650, 50:350] = pa, pb
+        pa, pb = _drifted((50, 300), 3)  # 15,000 px: under the sampling size
+        a[500:550, 50:350], b[500:550, 50:350] = pa, pb
     else:
         a, b = page(), page("the quick brown cat", bg=(254, 255, 254))
     mask_with = np.zeros(b.shape[:2], np.uint8)

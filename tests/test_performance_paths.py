@@ -279,6 +279,8 @@ def test_streamed_noise_regions_equal_grouping_every_pixel(monkeypatch: pytest.M
     want = noise_regions_plain(d.ys, d.xs, d.cls, d.delta_e, b.shape[:2], s)
     real_chunks = px.row_chunks
     monkeypatch.setattr(compare_mod, "row_chunks", lambda rows, w: real_chunks(rows, w, chunk))
+    # Every value computed: the drift bound's sampled contrasts are tested in test_drift_table.
+    monkeypatch.setattr(compare_mod, "proven_drift", lambda ca, cb, t: np.zeros(ca.shape[0], dtype=bool))
     scan = compare_mod._scan_segment(a, b, px.differing_rows(a, b), s, (), None, 0)
     got = [(Box(r.box.x, r.box.y, r.box.w, r.box.h), r.kind, r.pixels, r.contrast, r.why)
            for r in compare_mod._noise_regions(a, b, scan, 0, s)]

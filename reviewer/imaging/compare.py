@@ -151,8 +151,8 @@ _DELTA_E = DeltaECache()
 # that even sample when the region has at least SAMPLE_STRIDE * MIN_SAMPLE pixels, and from
 # every pixel's value, computed then, when it is smaller.
 UNKNOWN_DE = np.float32(-1.0)
-SAMPLE_STRIDE = 64
-MIN_SAMPLE = 4096
+SAMPLE_STRIDE = 32
+MIN_SAMPLE = 512
 
 
 def _delta_e(ca: Img, cb: Img, drift_threshold: float, first: int) -> NDArray[np.float32]:
