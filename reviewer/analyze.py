@@ -295,7 +295,8 @@ def _write_mask(mask: np.ndarray, path: Path, job: PairJob) -> str:
     palette[MASK_NOISE * 3 : MASK_NOISE * 3 + 3] = [255, 176, 0]  # amber: discounted noise
     palette[MASK_CHANGED * 3 : MASK_CHANGED * 3 + 3] = [230, 0, 60]  # red: a change to look at
     palette[MASK_INSERTED * 3 : MASK_INSERTED * 3 + 3] = [0, 120, 255]  # blue: inserted rows
-    im = Image.frombytes("P", (mask.shape[1], mask.shape[0]), np.ascontiguousarray(mask).tobytes())
+    # frombuffer shares the mask's memory: no two full-size copies while the pair's images are held.
+    im = Image.frombuffer("P", (mask.shape[1], mask.shape[0]), np.ascontiguousarray(mask), "raw", "P", 0, 1)
     im.putpalette(palette)
     tmp = path.with_name(path.name + ".part")
     # Index 0 transparent, so the mask lies over the screenshot in the page. Four values fit
