@@ -98,3 +98,19 @@ def test_a_large_drifted_region_gets_a_sampled_contrast_close_to_the_exact_one(m
     assert (got.box, got.kind, got.pixels, got.why) == (want.box, want.kind, want.pixels, want.why)
     assert got.pixels >= compare_mod.SAMPLE_STRIDE * compare_mod.MIN_SAMPLE
     assert abs(got.contrast - want.contrast) <= 0.05
+
+
+def test_a_large_region_whose_percentile_lies_above_the_threshold_keeps_its_exact_contrast(monkeypatch):
+    """Drift everywhere plus a strongly changed part (ignored here, as a dynamic area would be):
+    the 95th percentile lies among the strong values, which are all known."""
+    from reviewer.model import Box
+
+    a, b = _drifted((200, 300), 5)  # 60,000 px: sampled size
+    b[20:60, 20:200] = 255 - a[20:60, 20:200]  # 7,200 px, 12%: strongly changed
+    ignore = (Box(20, 20, 180, 40),)
+    assert drift_table.proven_drift(a.reshape(-1, 3), b.reshape(-1, 3), 2.0).mean() > 0.8  # mostly unknown values
+    with_bound = compare_images(a, b, Settings(), ignore)
+    _without_bound(monkeypatch)
+    exact = compare_images(a, b, Settings(), ignore)
+    assert with_bound == exact
+    assert exact.regions[0].contrast > Settings().drift_delta_e

@@ -147,9 +147,10 @@ _DELTA_E = DeltaECache()
 
 # The colour difference of a pixel the drift bound proved below the threshold is not computed
 # (the pixel is drift whatever its value), except at every SAMPLE_STRIDE-th position of a
-# segment's scan: a noise region's contrast (95th percentile of its pixels' values) comes from
-# that even sample when the region has at least SAMPLE_STRIDE * MIN_SAMPLE pixels, and from
-# every pixel's value, computed then, when it is smaller.
+# segment's scan. A noise region's contrast (95th percentile of its pixels' values) is exact
+# when it lies above the threshold (the unknown values are all below it: their order is all
+# that matters); otherwise it comes from that even sample when the region has at least
+# SAMPLE_STRIDE * MIN_SAMPLE pixels, and from every pixel's value, computed then, when smaller.
 UNKNOWN_DE = np.float32(-1.0)
 SAMPLE_STRIDE = 32
 MIN_SAMPLE = 512
@@ -378,7 +379,8 @@ def _noise_regions(a: Img, b: Img, scan: _Scan, t0: int, settings: Settings) -> 
             values = parts_of[0] if len(parts_of) == 1 else np.concatenate(parts_of)
             in_place = len(parts_of) > 1  # a fresh concatenation is ours to reorder
         contrast = 0.0
-        if values.size and float(values.min()) < 0:  # values the drift bound left unknown
+        if values.size and float(values.min()) < 0 and not _percentile_above(values, settings.drift_delta_e):
+            # Values the drift bound left unknown decide the percentile.
             if pixels >= SAMPLE_STRIDE * MIN_SAMPLE:
                 contrast = round(float(np.percentile(np.concatenate([v for k in members for v in sample[k]]), 95)), 2)
             else:
@@ -395,6 +397,14 @@ def _noise_regions(a: Img, b: Img, scan: _Scan, t0: int, settings: Settings) -> 
         found = _exact_contrasts(a, b, scan, labels, cell, region_of, spans, exact)
         out = [replace(r, contrast=found[i]) if i in found else r for i, r in enumerate(out)]
     return out
+
+
+def _percentile_above(values: NDArray[np.float32], threshold: float) -> bool:
+    """True when the 95th percentile of `values` (numpy's linear interpolation between the two
+    order statistics around rank 0.95 (n - 1)) falls among the values at or above `threshold`:
+    it then does not depend on the values below it, such as the unknown ones (all below)."""
+    below = int(np.count_nonzero(values < threshold))
+    return int(np.floor(0.95 * (values.size - 1))) >= below
 
 
 def _exact_contrasts(a: Img, b: Img, scan: _Scan, labels: NDArray[np.int32], cell: int, region_of: NDArray[np.intp],
