@@ -211,3 +211,8 @@ def test_content_pulled_up_at_the_same_height_is_one_removed_band(base):
     removed = [r for r in a.regions if r.kind is RegionKind.REMOVED]
     assert [(r.ref_y, r.ref_h) for r in removed] == [(100, 81)]
     assert not {RegionKind.SHIFT, RegionKind.CONTENT} & {r.kind for r in a.regions}
+
+
+def test_a_mask_that_cannot_be_written_in_place_is_refused(base):
+    with pytest.raises(ValueError, match="C-contiguous"):
+        compare_images(base, page("x"), S, mask=np.zeros((base.shape[1], base.shape[0]), np.uint8).T)

@@ -62,6 +62,9 @@ def compare_images(
 ) -> PairAnalysis:
     """Compare two screenshots. When `mask` (uint8, test-image height x width) is given it is
     filled with MASK_* values so the review page can paint where the differences are."""
+    if mask is not None and (mask.shape != test.shape[:2] or not mask.flags.c_contiguous):
+        # It is written through flat views: a strided mask would silently stay empty.
+        raise ValueError("mask must be a C-contiguous array of the test image's height x width")
     ref_size = (int(ref.shape[1]), int(ref.shape[0]))
     test_size = (int(test.shape[1]), int(test.shape[0]))
     same_shape = ref.shape == test.shape
@@ -170,6 +173,12 @@ def _delta_e(ca: Img, cb: Img, drift_threshold: float, first: int) -> NDArray[np
     return de
 
 
+def cell_index(ys: NDArray[np.intp], xs: NDArray[np.intp], cell: int, cells_per_row: int) -> NDArray[np.intp]:
+    """Flat index, in a grid of cell x cell px cells, of the cell holding each pixel: one 1-D
+    scatter or gather instead of a 2-D one (about 5 times faster on a chunk of a page)."""
+    return (ys // cell) * cells_per_row + xs // cell
+
+
 @dataclass
 class _Scan:
     """Every differing pixel of one segment, classified, in row-major order.
@@ -218,8 +227,8 @@ def _scan_segment(
         delta_e[n : n + k] = de
         cls[n : n + k] = c
         if mask is not None:
-            mask[ys + t0, xs] = MASK_NOISE
-        occupied[ys // cell, xs // cell] = True
+            mask.reshape(-1)[(ys + t0) * mask.shape[1] + xs] = MASK_NOISE
+        occupied.reshape(-1)[cell_index(ys, xs, cell, occupied.shape[1])] = True
         sig = np.flatnonzero(c == SIGNIFICANT)
         j = sig.size
         sig_pos[m : m + j] = sig + n
@@ -319,7 +328,7 @@ def _noise_regions(a: Img, b: Img, scan: _Scan, t0: int, settings: Settings) -> 
     sample: list[list[NDArray[np.float32]]] = [[] for _ in range(nl)]
     for chunk, start, stop in scan.chunks:
         ys, xs = differing_pixels_in_rows(a, b, chunk)
-        lab = labels[ys // cell, xs // cell].astype(np.intp)
+        lab = labels.reshape(-1)[cell_index(ys, xs, cell, labels.shape[1])].astype(np.intp)
         de = scan.delta_e[start:stop]
         cls = scan.cls[start:stop]
         lo, hi = int(lab.min()), int(lab.max())
@@ -421,7 +430,7 @@ def _exact_contrasts(a: Img, b: Img, scan: _Scan, labels: NDArray[np.int32], cel
         if not any(y0 <= int(chunk[-1]) and int(chunk[0]) < y1 for y0, y1 in rows):
             continue
         ys, xs = differing_pixels_in_rows(a, b, chunk)
-        reg = region_of[labels[ys // cell, xs // cell]]
+        reg = region_of[labels.reshape(-1)[cell_index(ys, xs, cell, labels.shape[1])]]
         pick = np.flatnonzero(take[reg])
         if pick.size == 0:
             continue
