@@ -513,8 +513,12 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise
 
 
+def default_out_root() -> Path:
+    return Path("reports")
+
+
 def default_out(report: Report) -> Path:
-    return Path("reports") / report.id
+    return default_out_root() / report.id
 
 
 def run(source: Path, out: Path | None, settings: Settings, progress: Progress | None = None,
@@ -528,7 +532,9 @@ def run(source: Path, out: Path | None, settings: Settings, progress: Progress |
     """
     from reviewer.sources.local import load_report, opened_source
 
-    with opened_source(source) as folder:
+    # A zip is unpacked beside the output folder (see opened_source); the default output
+    # folder, reports/<report id>, is named after the report it is about to read.
+    with opened_source(source, out.parent if out is not None else default_out_root()) as folder:
         report = load_report(folder)
         if on_report:
             on_report(report)

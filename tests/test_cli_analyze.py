@@ -60,12 +60,34 @@ def test_default_output_folder_is_reports_report_id(quiet_report, tmp_path):
 
 def test_zip_source(quiet_report, tmp_path):
     archive = shutil.make_archive(str(tmp_path / "artifacts"), "zip", quiet_report.parent, "backstop_data")
-    res = run_cli("analyze", archive, "--out", tmp_path / "o", "-q")
+    out = tmp_path / "reports" / "o"
+    res = run_cli("analyze", archive, "--out", out, "-q")
     assert res.returncode == 0, res.stderr
-    data = json.loads((tmp_path / "o" / "review.json").read_text())
-    # images the page needs were copied out of the temporary extraction folder
+    data = json.loads((out / "review.json").read_text())
+    # the images the page needs outlive the extraction folder, which is gone
     for p in data["pairs"]:
-        assert (tmp_path / "o" / p["images"]["test"]).is_file()
+        assert (out / p["images"]["test"]).is_file()
+    assert [p.name for p in out.parent.iterdir()] == ["o"]
+
+
+def test_a_zip_is_unpacked_beside_the_output_folder(quiet_report, tmp_path, monkeypatch):
+    """Same file system as the output (screenshots hard-linked, not copied; a large report
+    does not fill a small /tmp), whether --out is given or the default reports/<id>."""
+    from reviewer import analyze
+    from reviewer.config import Settings
+    from reviewer.sources import local
+
+    archive = Path(shutil.make_archive(str(tmp_path / "artifacts"), "zip", quiet_report.parent, "backstop_data"))
+    unpacked: list[Path] = []
+    real = local.extract_zip
+    monkeypatch.setattr(local, "extract_zip", lambda src, dest: (unpacked.append(dest), real(src, dest))[1])
+    out = tmp_path / "elsewhere" / "o"
+    analyze.run(archive, out, Settings(workers=1))
+    monkeypatch.chdir(tmp_path)
+    analyze.run(archive, None, Settings(workers=1))
+    assert [d.parent.resolve() for d in unpacked] == [out.parent.resolve(), (tmp_path / "reports").resolve()]
+    assert not any(d.exists() for d in unpacked)
+    assert (tmp_path / "reports" / "fixture" / "review.json").is_file()
 
 
 def test_config_file_changes_the_decision(quiet_report, tmp_path):

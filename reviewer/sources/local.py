@@ -26,8 +26,11 @@ _SEARCH_DEPTH = 5
 
 
 @contextlib.contextmanager
-def opened_source(source: Path) -> Iterator[Path]:
-    """Yield a folder holding the report; a zip is extracted to a temporary folder first."""
+def opened_source(source: Path, unpack_in: Path | None = None) -> Iterator[Path]:
+    """Yield a folder holding the report; a zip is extracted to a temporary folder first,
+    inside `unpack_in` when given (the output folder's parent: the same file system, so the
+    screenshots are hard-linked into the output instead of copied, and a large report does not
+    fill a small /tmp), removed afterwards."""
     if not source.exists():
         raise SourceError(f"{source} does not exist; pass a backstop_data folder, an html_report folder or a .zip")
     if source.is_dir():
@@ -35,7 +38,9 @@ def opened_source(source: Path) -> Iterator[Path]:
         return
     if not zipfile.is_zipfile(source):
         raise SourceError(f"{source} is neither a folder nor a zip file; pass the BackstopJS report folder or a .zip")
-    with tempfile.TemporaryDirectory(prefix="reviewer-zip-") as tmp:
+    if unpack_in is not None:
+        unpack_in.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".reviewer-zip-", dir=unpack_in) as tmp:
         extract_zip(source, Path(tmp))
         yield Path(tmp)
 
