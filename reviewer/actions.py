@@ -28,6 +28,7 @@ Public API (also used by `reviewer serve`):
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -36,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from reviewer import audit
 from reviewer.circleci import CircleCIClient, CircleCIError, app_url, project_slug
-from reviewer.errors import ReportError, UsageError
+from reviewer.errors import Interrupted, ReportError, UsageError
 from reviewer.model import Decision, Review
 from reviewer.release import (
     COMPARE_JOB,
@@ -384,6 +385,15 @@ def execute_approval(client: CircleCIClient, plan: ApprovalPlan, *, force: bool 
 
     try:
         client.approve_job(fresh.workflow.id, job.approval_request_id)
+    except (KeyboardInterrupt, Interrupted):
+        # Ctrl-C while the approval was on its way: CircleCI may have acted on it. Say so, keep
+        # a trace in the audit log, and never guess: a rerun reads the job before sending.
+        with contextlib.suppress(Exception):
+            record("interrupted")
+        raise Interrupted(
+            f"interrupted while sending the approval of {HOLD_PRODUCTION} of {release.tag}: CircleCI may or may "
+            f"not have received it. Run `reviewer status {release.project_slug} --tag {release.tag}`; running "
+            "approve again is safe (it reads the job first and sends nothing if it is approved)") from None
     except CircleCIError as exc:  # refused, e.g. approved by someone else a moment ago
         after = _poll_job(client, fresh, HOLD_PRODUCTION, lambda j: j.status == "success", tries=1)
         if after is not None and after.status == "success":

@@ -2,6 +2,7 @@
 
     ReviewerError
      ├── UsageError          bad command line or configuration (exit 2)
+     ├── Interrupted         Ctrl-C (exit 130)
      ├── ReportError         the report cannot be read or analysed at all (exit 1)
      │    └── SourceError    the SOURCE path/zip is missing, unsafe or not a BackstopJS report
      └── (CircleCI and action errors live in their own modules and derive from ReviewerError)
@@ -16,6 +17,17 @@ class ReviewerError(Exception):
 
 class UsageError(ReviewerError):
     exit_code = 2
+
+
+class Interrupted(ReviewerError):
+    """Ctrl-C: what `reviewer`'s SIGINT handler raises (instead of KeyboardInterrupt, which the
+    CLI library would swallow), so the user gets one line and exit code 130."""
+
+    exit_code = 130
+
+    def __init__(self, message: str = "interrupted: nothing half-written counts as complete; "
+                                      "run the same command again to finish") -> None:
+        super().__init__(message)
 
 
 class ReportError(ReviewerError):

@@ -57,11 +57,11 @@ class Reply:
 class Fault:
     method: str
     pattern: re.Pattern[str]
-    kind: str  # status | drop | drop_after | truncate | reset | hang | hang_after | body
+    kind: str  # status | drop | drop_after | truncate | reset | stall | hang | hang_after | body
     times: int = 1
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0  # hang / hang_after: seconds to stay silent before closing
+    delay: float = 0.0  # hang / hang_after / stall: seconds to stay silent before closing
     body: bytes | None = None  # body: the raw answer to send (with `status`)
 
 
@@ -143,9 +143,11 @@ class FakeServer:
         for k, v in reply.headers.items():
             h.send_header(k, v)
         h.end_headers()
-        if fault and fault.kind in ("truncate", "reset"):
+        if fault and fault.kind in ("truncate", "reset", "stall"):
             h.wfile.write(reply.body[: len(reply.body) // 2])
             h.wfile.flush()
+            if fault.kind == "stall":  # half the body, then silence: the client's read timeout
+                time.sleep(fault.delay)
             if fault.kind == "reset":  # abortive close: the client sees ECONNRESET, not a clean EOF
                 with contextlib.suppress(OSError):
                     h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

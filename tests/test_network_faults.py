@@ -168,6 +168,34 @@ def test_a_download_that_never_answers_fails_clearly_and_the_rerun_finishes(
     assert again.complete and again.downloaded >= 1 and verify_fetched(again.root, job) is None
 
 
+def test_a_download_that_stalls_mid_body_once_is_retried_and_completes(
+        cci: FakeCircleCI, storage: FakeStorage, quick: CircleCIClient, approving_report: Path,
+        tmp_path: Path) -> None:
+    """Headers and half the image arrive, then nothing: the read times out and is retried."""
+    job = compare_job(cci, approving_report)
+    storage.inject("GET", r"^/blob/", "stall", delay=HANG, times=2)
+    result = fetch_report(quick, job, tmp_path / "dl")
+    assert result.complete, result.problems()
+    assert files_under(result.root) == files_under(approving_report)
+    assert_nothing_half_written(tmp_path / "dl")
+
+
+def test_a_download_that_always_stalls_mid_body_fails_clearly(
+        cci: FakeCircleCI, storage: FakeStorage, quick: CircleCIClient, approving_report: Path,
+        tmp_path: Path, token: str) -> None:
+    job = compare_job(cci, approving_report)
+    victim = blob_of(cci, job, "desktop.png")
+    storage.inject("GET", rf"^/blob/{victim}$", "stall", delay=HANG, times=100)
+    started = time.monotonic()
+    result = fetch_report(quick, job, tmp_path / "dl")
+    assert time.monotonic() - started < ATTEMPTS * (TIMEOUT + 0.5) + 2  # bounded by the timeout, not the stall
+    assert not result.complete and len(result.failed) == 1
+    assert f"still failing after {ATTEMPTS} tries" in result.failed[0] and "Timeout" in result.failed[0]
+    assert all(token not in p for p in result.problems())
+    assert_nothing_half_written(tmp_path / "dl")
+    assert verify_fetched(result.root, job) is not None  # an incomplete download never passes
+
+
 def test_an_api_that_never_answers_fails_clearly(cci: FakeCircleCI, quick: CircleCIClient, approving_report: Path,
                                                 tmp_path: Path, token: str) -> None:
     job = compare_job(cci, approving_report)
@@ -567,6 +595,38 @@ def test_an_approve_whose_post_times_out_is_checked_not_resent(
         assert cci.job(wf, "hold-production").status == "on_hold"
     assert json.loads((tmp_path / "audit.jsonl").read_text().splitlines()[-1])["outcome"] == \
         ("done" if acted else "unconfirmed")
+
+
+def test_ctrl_c_while_the_approval_is_on_its_way_is_said_and_logged_and_the_rerun_sends_nothing(
+        cci: FakeCircleCI, approving_report: Path, tmp_path: Path, token: str) -> None:
+    """CircleCI has acted on the POST but not answered when the user presses Ctrl-C."""
+    _p, wf = cci.add_release(SLUG, "v1.2.0", report=approving_report)
+    cci.inject("POST", r"/approve/", "hang_after", delay=30)
+    env = {**os.environ, "CIRCLE_TOKEN": token, "CIRCLECI_API_URL": cci.api_url,
+           "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
+    env.pop("CIRCLECI_TOKEN", None)
+    log = tmp_path / "audit.jsonl"
+    cmd = [sys.executable, "-m", "reviewer", "approve", PROJECT, "--tag", "v1.2.0", "--yes", "--audit-log", str(log)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not cci.find("POST", r"/approve/") and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None and cci.find("POST", r"/approve/"), "the approval was never sent"
+    time.sleep(0.2)  # the server has applied it and is now silent
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=20)
+    text = (stdout + stderr).decode()
+    assert proc.returncode == 130, text
+    assert "Traceback" not in text and token not in text
+    assert "may or may not have received it" in text and f"reviewer status {SLUG} --tag v1.2.0" in text
+    assert json.loads(log.read_text().splitlines()[-1])["outcome"] == "interrupted"
+
+    cci.faults.clear()
+    again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, timeout=120)
+    text = (again.stdout + again.stderr).decode()
+    assert again.returncode == 0, text
+    assert "already approved" in text and len(cci.find("POST", r"/approve/")) == 1
+    assert cci.job(wf, "hold-production").status == "success"
 
 
 def test_a_timed_out_cancel_is_not_resent(cci: FakeCircleCI, quick: CircleCIClient, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from reviewer.errors import ReviewerError
+from reviewer.errors import Interrupted, ReviewerError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HOLD = 0, 1, 2, 3
 
@@ -51,13 +51,6 @@ def _register() -> None:
 
 
 _register()
-
-
-class Interrupted(ReviewerError):
-    exit_code = 130
-
-    def __init__(self) -> None:
-        super().__init__("interrupted: nothing half-written counts as complete; run the same command again to finish")
 
 
 def _on_sigint(signum: int, frame: object) -> None:

@@ -139,7 +139,7 @@ def serve(
         _say("buttons disabled: no CircleCI release to act on (pass --project and --tag)")
     if open_page:
         webbrowser.open(server.url)
-    from reviewer.cli import Interrupted  # what Ctrl-C raises under `reviewer`'s main()
+    from reviewer.errors import Interrupted  # what Ctrl-C raises under `reviewer`'s main()
 
     try:
         server.serve_forever()
