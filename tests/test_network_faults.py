@@ -5,11 +5,12 @@ bound), or it fails clearly: one line saying what went wrong and what to do, no 
 half-written file under its final name or counted in the fetch manifest, never an approval,
 and never the token in any message.
 
-Covered: timeouts, connection resets mid-body, 429/5xx storms shorter and longer than the
-retry bound, truncated JSON and artifact bodies, malformed JSON and JSON of the wrong shape,
-artifact lists that change or loop between pages, Ctrl-C in the middle of a real `reviewer
-fetch` process followed by a rerun, a full disk while writing a download, and an approve
-whose POST times out. (A POST whose answer is dropped, before or after CircleCI acted, is
+Covered: timeouts (servers silent before answering or in the middle of a body), connection
+resets mid-body, 429/5xx storms shorter and longer than the retry bound, truncated JSON and
+artifact bodies, malformed JSON and JSON of the wrong shape, artifact lists that change or loop
+between pages, Ctrl-C in the middle of a real `reviewer fetch` process followed by a rerun, a
+full disk while writing a download, an approve whose POST times out, and Ctrl-C in a real
+`reviewer approve` process while its POST is on its way. (A POST whose answer is dropped, before or after CircleCI acted, is
 covered by tests/test_actions.py::test_a_lost_answer_is_checked_not_resent.)
 """
 
