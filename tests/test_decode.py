@@ -92,3 +92,11 @@ def test_damaged_screenshots_fail_or_decode_exactly_as_with_pillow(tmp_path, dam
             load_rgb(path)
     else:
         assert np.array_equal(load_rgb(path), expected)
+
+
+def test_without_pyspng_pillow_decodes_everything(tmp_path, monkeypatch):
+    """Platforms with no pyspng wheel install reviewer without it."""
+    monkeypatch.setattr(decode, "pyspng", None)
+    for flavour in ("rgb", "rgba"):
+        path = FLAVOURS[flavour](tmp_path / f"{flavour}.png")
+        assert np.array_equal(load_rgb(path), _pillow(path))

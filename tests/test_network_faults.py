@@ -10,8 +10,9 @@ resets mid-body, 429/5xx storms shorter and longer than the retry bound, truncat
 artifact bodies, malformed JSON and JSON of the wrong shape, artifact lists that change or loop
 between pages, Ctrl-C in the middle of a real `reviewer fetch` process followed by a rerun, a
 full disk while writing a download, an approve whose POST times out, and Ctrl-C in a real
-`reviewer approve` process while its POST is on its way. (A POST whose answer is dropped, before or after CircleCI acted, is
-covered by tests/test_actions.py::test_a_lost_answer_is_checked_not_resent.)
+`reviewer approve` process while its POST is on its way. (A POST whose answer is dropped,
+before or after CircleCI acted, is covered by
+tests/test_actions.py::test_a_lost_answer_is_checked_not_resent.)
 """
 
 from __future__ import annotations

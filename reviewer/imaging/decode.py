@@ -17,11 +17,15 @@ import zlib
 from pathlib import Path
 
 import numpy as np
-import pyspng
 from numpy.typing import NDArray
 from PIL import Image
 
 from reviewer.errors import ImageError
+
+try:
+    import pyspng
+except ImportError:  # no wheel for this platform (see pyproject.toml): Pillow decodes everything
+    pyspng = None
 
 # A 1500 px wide page 40,000 px tall is already far beyond any real Planet 4 page; a header
 # declaring more is a decompression bomb, not a screenshot.
@@ -101,7 +105,7 @@ _SPNG_FORMATS = {2: "RGB", 6: "RGBA"}
 def _decode_spng(path: Path, im: Image.Image) -> RGB | None:
     """The pixels of an 8-bit RGB/RGBA PNG decoded by libspng, or None to let Pillow do it
     (another kind of PNG, or a file libspng refuses: Pillow then decides what is wrong)."""
-    if im.format != "PNG" or "transparency" in im.info:
+    if pyspng is None or im.format != "PNG" or "transparency" in im.info:
         return None
     data = path.read_bytes()
     # IHDR is the first chunk (Pillow checked it): bit depth at byte 24, colour type at 25.
