@@ -62,6 +62,7 @@ class PairResult:
     analysis: PairAnalysis
     assets: PairAssets
     cache_key: str | None = None  # the cache entry this pair used or wrote
+    process: tuple[int, int] = (0, 0)  # (pid, resident bytes) of the process that ran it, once done
 
 
 def error(reason: str, started: float) -> PairAnalysis:
@@ -86,7 +87,7 @@ def _run_job(job: PairJob) -> PairResult:
         assets = PairAssets()
     if job.pixels >= TRIM_PIXELS:
         _trim_heap()
-    return PairResult(analysis, assets, keys[0] if keys else None)
+    return PairResult(analysis, assets, keys[0] if keys else None, (os.getpid(), _process_baseline()))
 
 
 def _analyze_pair(job: PairJob, started: float, keys: list[str] | None = None) -> tuple[PairAnalysis, PairAssets]:
@@ -410,7 +411,13 @@ SMALL_REPORT_BUDGET = 256 * 1024**2
 
 def _run_parallel(jobs: list[PairJob], workers: int, finished: Callable[[PairJob, PairResult], None]) -> None:
     pending = sorted(jobs, key=lambda j: (-j.pixels, j.pair.index))
-    budget = _memory_budget(max(j.pixels for j in jobs), workers)
+    largest = max(j.pixels for j in jobs)
+    parent = _process_baseline()
+    budget = _memory_budget(largest, workers, parent)
+    # A forked worker starts smaller than this process (the libraries' file-backed pages count
+    # only once touched); what each keeps between pairs is measured after each of its pairs,
+    # and the budget counts that instead of this process's size.
+    held: dict[int, int] = {}  # worker pid -> resident bytes after its last pair
     running: dict[Future[PairResult], PairJob] = {}
     used = 0
     with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
@@ -433,6 +440,10 @@ def _run_parallel(jobs: list[PairJob], workers: int, finished: Callable[[PairJob
                 except Exception as exc:  # a worker that died (e.g. killed for memory)
                     result = PairResult(
                         PairAnalysis(Verdict.ERROR, f"analysis process failed ({type(exc).__name__})"), PairAssets())
+                pid, rss = result.process
+                if rss:
+                    held[pid] = rss
+                    budget = _memory_budget(largest, workers, parent, list(held.values())[-workers:])
                 finished(job, result)
 
 
@@ -444,12 +455,14 @@ def _estimate_pixels(pixels: int) -> int:
     return PAIR_BYTES_PER_PIXEL * pixels + PAIR_FIXED_BYTES
 
 
-def _memory_budget(largest: int, workers: int) -> int:
+def _memory_budget(largest: int, workers: int, parent: int | None = None, held: Sequence[int] = ()) -> int:
     """Bytes the pairs running at once may use: the target for the largest pair (less a small
-    margin for the estimates' error), less what the parent and the worker processes take
-    before they hold any image; never less than the largest pair needs alone."""
+    margin for the estimates' error), less what this process and the workers take before they
+    hold any image (`held`: what workers were measured to keep; a worker not measured yet
+    counts as large as this process); never less than the largest pair needs alone."""
     target = int(TARGET_BYTES_PER_PIXEL * largest * (1 - MEMORY_MARGIN))
-    baseline = (workers + 1) * _process_baseline()
+    parent = _process_baseline() if parent is None else parent
+    baseline = parent + sum(held) + max(0, workers - len(held)) * parent
     if target < baseline:  # small pages: the interpreters alone exceed the target
         return max(SMALL_REPORT_BUDGET, _estimate_pixels(largest))
     return max(target - baseline, _estimate_pixels(largest))

@@ -6,6 +6,7 @@ Each slow version here is the straightforward code the fast path replaced."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -376,6 +377,31 @@ def test_the_memory_budget_follows_the_largest_pair(monkeypatch: pytest.MonkeyPa
     assert an._memory_budget(tight, 2) == an._estimate_pixels(tight)
     # a report of small pages: the target cannot mean anything; pairs share a fixed amount
     assert an._memory_budget(1_000_000, 2) == an.SMALL_REPORT_BUDGET
+    # workers measured smaller than this process: the budget counts what they hold
+    held = 60 * 1024**2
+    assert an._memory_budget(11_400_000, 2, base, [held]) == int(40 * 11_400_000 * margin) - 2 * base - held
+    assert an._memory_budget(11_400_000, 2, base, [held, held]) == int(40 * 11_400_000 * margin) - base - 2 * held
+
+
+def test_workers_report_what_they_hold_and_the_run_uses_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each pair's result carries the pid and size of its worker; the scheduler recomputes the
+    budget from them (two workers, so two pids)."""
+    from conftest import FIXTURE
+
+    import reviewer.analyze as an
+    from reviewer.sources.local import load_report
+
+    calls: list[tuple[int, ...]] = []
+    real = an._memory_budget
+
+    def spy(largest: int, workers: int, parent: int | None = None, held: Sequence[int] = ()) -> int:
+        calls.append(tuple(held))
+        return real(largest, workers, parent, held)
+
+    monkeypatch.setattr(an, "_memory_budget", spy)
+    an.analyze_report(load_report(FIXTURE), Settings(workers=2))
+    assert calls[0] == () and all(0 < rss < 2**31 for held in calls[1:] for rss in held)
+    assert max(len(held) for held in calls) == 2
 
 
 def test_a_tight_memory_budget_still_analyses_every_pair_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -387,7 +413,7 @@ def test_a_tight_memory_budget_still_analyses_every_pair_the_same(monkeypatch: p
 
     report = load_report(FIXTURE)
     want, _ = an.analyze_report(report, Settings(workers=1))
-    monkeypatch.setattr(an, "_memory_budget", lambda largest, workers: 1)
+    monkeypatch.setattr(an, "_memory_budget", lambda *args: 1)
     got, _ = an.analyze_report(report, Settings(workers=2))
     assert [(p.file, a.verdict, a.regions) for p, a in got] == [(p.file, a.verdict, a.regions) for p, a in want]
 
