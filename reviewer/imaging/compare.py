@@ -381,7 +381,8 @@ def _noise_regions(a: Img, b: Img, scan: _Scan, t0: int, settings: Settings) -> 
         pixels = int(sum(count[k] for k in members))
         if pixels == scan.n:
             # Every differing pixel (a page that drifted all over): the scan's own array, no
-            # copy. This is its last use, so the percentile may reorder it in place.
+            # copy. This is its last use, so the percentile may reorder it in place (it is the
+            # only region, and a region with unknown values never takes the in-place path).
             values, in_place = scan.delta_e, True
         else:
             parts_of = [v for k in members for v in parts[k]]
