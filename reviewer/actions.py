@@ -462,6 +462,14 @@ def hold(client: CircleCIClient, project: str, tag: str, *, reason: str, reject:
             f"Use --reject to refuse it in CircleCI."), **base)
     try:
         client.cancel_job(job.id)
+    except (KeyboardInterrupt, Interrupted):
+        # As for an approval: CircleCI may have acted on it; say so, log it, never guess.
+        with contextlib.suppress(Exception):
+            _audit(client, audit_log, action="reject", outcome="interrupted", **where)
+        raise Interrupted(
+            f"interrupted while cancelling {HOLD_PRODUCTION} of {tag}: CircleCI may or may not have received it. "
+            f"Run `reviewer status {slug} --tag {tag}`; running the same command again is safe (it reads the "
+            "job first and sends nothing if it is already canceled)") from None
     except CircleCIError as exc:
         return ActionResult(ok=False, message=f"CircleCI refused to cancel {HOLD_PRODUCTION}: {exc}", **base)
     except OutcomeUnknown as exc:

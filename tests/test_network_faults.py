@@ -619,6 +619,29 @@ def test_a_timed_out_cancel_is_not_resent(cci: FakeCircleCI, quick: CircleCIClie
     assert not result.ok and cci.job(wf, "hold-production").status == "on_hold"
 
 
+def test_ctrl_c_while_a_rejection_is_on_its_way_is_said_and_logged(
+        cci: FakeCircleCI, quick: CircleCIClient, tmp_path: Path, token: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interrupt arrives inside the cancel request (as reviewer's SIGINT handler raises it;
+    the approve test above sends a real SIGINT to a real process)."""
+    from reviewer.errors import Interrupted
+
+    cci.add_release(SLUG, "v1.2.0")
+
+    def interrupted(job_id: str) -> None:
+        raise Interrupted()
+
+    monkeypatch.setattr(quick, "cancel_job", interrupted)
+    log = tmp_path / "audit.jsonl"
+    with pytest.raises(Interrupted) as caught:
+        actions.hold(quick, PROJECT, "v1.2.0", reason="broken header", reject=True, audit_log=log)
+    message = str(caught.value)
+    assert "may or may not have received it" in message and f"reviewer status {SLUG} --tag v1.2.0" in message
+    assert token not in message and caught.value.exit_code == 130
+    entry = json.loads(log.read_text().splitlines()[-1])
+    assert (entry["action"], entry["outcome"]) == ("reject", "interrupted")
+
+
 def test_the_http_error_hierarchy_is_what_the_cli_reports() -> None:
     # The CLI turns any ReviewerError into `error: <message>` (one line, exit code): these faults use it.
     assert issubclass(GaveUp, HttpError) and issubclass(CircleCIError, ReviewerError)
