@@ -27,10 +27,10 @@ from reviewer import cache
 from reviewer.config import Settings
 from reviewer.errors import ImageError
 from reviewer.imaging.compare import MASK_CHANGED, MASK_INSERTED, MASK_NOISE, compare_images
-from reviewer.imaging.decode import file_digest, load_rgb, placeholder_reason
+from reviewer.imaging.decode import load_rgb, placeholder_reason
 from reviewer.imaging.regions import pad_box
 from reviewer.model import Pair, PairAnalysis, PairAssets, RegionKind, Report, Review, Verdict
-from reviewer.outdir import output_lock
+from reviewer.outdir import file_sha256, output_lock
 from reviewer.policy import decide
 from reviewer.rank import rank
 
@@ -103,7 +103,7 @@ def _analyze_pair(job: PairJob, started: float, keys: list[str] | None = None) -
             hint = " (run `backstop reference` for this scenario)" if what == "reference" else ""
             return error(f"{what} image {path.name} is missing from the report{hint}", started), _copy_assets(job)
     assert pair.reference is not None and pair.test is not None
-    ref_digest, test_digest = file_digest(pair.reference), file_digest(pair.test)
+    ref_digest, test_digest = file_sha256(pair.reference), file_sha256(pair.test)
     for what, digest in (("test", test_digest), ("reference", ref_digest)):
         reason = placeholder_reason(digest)
         if reason:

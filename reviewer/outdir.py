@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,3 +49,9 @@ def write_error(exc: OSError, out_dir: Path) -> ReportError:
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return ReportError(f"no permission to write in {out_dir} ({exc.filename or ''}); pass a writable --out DIR")
     return ReportError(f"cannot write to {out_dir}: {exc.strerror or exc}")
+
+
+def file_sha256(path: Path) -> str:
+    """The hex SHA-256 of a file's bytes, read in chunks (screenshots and downloads can be large)."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()

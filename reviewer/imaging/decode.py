@@ -11,7 +11,6 @@ is decoded by Pillow, so libspng can only make decoding faster, never refuse a f
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 import zlib
 from pathlib import Path
@@ -47,14 +46,6 @@ RGB = NDArray[np.uint8]
 
 # Pillow registers its format plugins on the first open; done at import, before workers fork.
 Image.preinit()
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def placeholder_reason(digest: str) -> str | None:

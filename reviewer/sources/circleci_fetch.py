@@ -22,7 +22,6 @@ Guarantees:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -36,7 +35,7 @@ from typing import Any
 from reviewer.circleci import CircleCIClient
 from reviewer.errors import ReportError, ReviewerError
 from reviewer.model import Report
-from reviewer.outdir import write_error
+from reviewer.outdir import file_sha256, write_error
 from reviewer.redact import redact
 
 MANIFEST = ".reviewer-fetch.json"
@@ -140,14 +139,6 @@ def png_check(path: Path) -> str | None:
     return None
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 # -- manifest ---------------------------------------------------------------------------------
 
 
@@ -183,10 +174,10 @@ class _Manifest:
         entry = self.files.get(rel)
         if not entry or not dest.is_file() or dest.is_symlink():
             return False
-        return bool(dest.stat().st_size == entry.get("size") and sha256(dest) == entry.get("sha256"))
+        return bool(dest.stat().st_size == entry.get("size") and file_sha256(dest) == entry.get("sha256"))
 
     def record(self, rel: str, dest: Path) -> None:
-        entry = {"size": dest.stat().st_size, "sha256": sha256(dest)}
+        entry = {"size": dest.stat().st_size, "sha256": file_sha256(dest)}
         with self.lock:
             self.files[rel] = entry
             self.save(state="partial")
@@ -416,6 +407,6 @@ def verify_fetched(folder: Path, job: JobRef) -> str | None:
     for rel, entry in files.items():
         path = base / rel
         if not path.is_file() or not isinstance(entry, dict) or path.stat().st_size != entry.get("size") \
-                or sha256(path) != entry.get("sha256"):
+                or file_sha256(path) != entry.get("sha256"):
             return f"{path} changed or disappeared since it was fetched"
     return None
