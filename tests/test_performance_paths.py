@@ -385,7 +385,7 @@ def test_the_memory_budget_follows_the_largest_pair(monkeypatch: pytest.MonkeyPa
 
 def test_workers_report_what_they_hold_and_the_run_uses_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each pair's result carries the pid and size of its worker; the scheduler recomputes the
-    budget from them (two workers, so two pids)."""
+    budget from them (at most one entry per worker)."""
     from conftest import FIXTURE
 
     import reviewer.analyze as an
@@ -400,8 +400,8 @@ def test_workers_report_what_they_hold_and_the_run_uses_it(monkeypatch: pytest.M
 
     monkeypatch.setattr(an, "_memory_budget", spy)
     an.analyze_report(load_report(FIXTURE), Settings(workers=2))
-    assert calls[0] == () and all(0 < rss < 2**31 for held in calls[1:] for rss in held)
-    assert max(len(held) for held in calls) == 2
+    assert calls[0] == () and len(calls) > 1
+    assert all(1 <= len(held) <= 2 and all(10 * 2**20 < rss < 2**31 for rss in held) for held in calls[1:])
 
 
 def test_a_tight_memory_budget_still_analyses_every_pair_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
