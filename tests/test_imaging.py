@@ -216,3 +216,26 @@ def test_content_pulled_up_at_the_same_height_is_one_removed_band(base):
 def test_a_mask_that_cannot_be_written_in_place_is_refused(base):
     with pytest.raises(ValueError, match="C-contiguous"):
         compare_images(base, page("x"), S, mask=np.zeros((base.shape[1], base.shape[0]), np.uint8).T)
+
+
+def test_one_blank_row_pushed_in_at_the_same_height_is_layout_rounding_only_if_nothing_visible_is_cut(base):
+    """Same rule as for a page one row taller: a blank row in, and a blank row cut off the end,
+    is rounding. If the row cut off the end shows something, the pair is changed."""
+    blank = np.full((1, base.shape[1], 3), 255, np.uint8)
+    pushed = np.concatenate([base[:80], blank, base[80:-1]])  # inside the gap under the header
+    assert compare_images(base, pushed, S).verdict is Verdict.NOISE
+    footer = base.copy()
+    footer[-1, 50:350] = (20, 20, 20)  # a rule along the very bottom: pushed out of the image
+    pushed_footer = np.concatenate([footer[:80], blank, footer[80:-1]])
+    a = compare_images(footer, pushed_footer, S)
+    assert a.verdict is Verdict.CHANGED
+    assert {r.kind for r in a.regions if r.significant} == {RegionKind.REMOVED}
+
+
+def test_a_thin_visible_rule_pushed_in_is_a_change(base):
+    rule = np.full((2, base.shape[1], 3), 255, np.uint8)
+    rule[:, 40:360] = (200, 30, 30)
+    pushed = np.concatenate([base[:80], rule, base[80:-2]])
+    a = compare_images(base, pushed, S)
+    assert a.verdict is Verdict.CHANGED
+    assert [(r.kind, r.box.y, r.box.h) for r in a.regions if r.significant] == [(RegionKind.INSERTED, 80, 2)]

@@ -462,10 +462,23 @@ def _band_region(ref: Img, test: Img, seg: Segment, settings: Settings) -> Regio
     rows = band.shape[0]
     kind = RegionKind.INSERTED if seg.kind == "inserted" else RegionKind.REMOVED
     why = f"{rows} row(s) {'only in the test image' if kind is RegionKind.INSERTED else 'only in the reference'}"
-    if rows <= ROUNDING_ROWS and contrast < settings.drift_delta_e:
+    if rows <= ROUNDING_ROWS and _blends_in(band, ref if seg.kind == "removed" else test,
+                                            (seg.r0, seg.r1) if seg.kind == "removed" else (seg.t0, seg.t1),
+                                            settings.drift_delta_e):
         kind, why = RegionKind.SUBPIXEL, f"{rows} blank row(s) {seg.kind}: layout rounding"
     return Region(box=box, kind=kind, pixels=int(band.shape[0] * band.shape[1]), contrast=contrast,
                   ssim=None, ref_y=ref_y, ref_h=ref_h, why=why)
+
+
+def _blends_in(band: Img, img: Img, span: tuple[int, int], threshold: float) -> bool:
+    """A thin band no one can tell from the row just above it or the row just below it: where
+    in a run of identical rows the alignment put it is arbitrary (the top of a white gap, under
+    a heading's edge, is as good a place as its middle), so either side may vouch for it."""
+    start, stop = span
+    sides = [img[start - 1]] if start > 0 else []
+    if stop < img.shape[0]:
+        sides.append(img[stop])
+    return any(band_contrast(band, side) < threshold for side in sides or [img[0]])
 
 
 def _neighbour_row(img: Img, start: int, stop: int) -> Img:
