@@ -33,22 +33,29 @@ from reviewer.model import Box, PairAnalysis, Region, RegionKind, Verdict
 
 CACHE_DIR_NAME = ".reviewer-cache"
 ENTRY = "entry.json"
-FORMAT = 1
+FORMAT = 2
 
-# The modules whose code decides an analysis: a change to any of them invalidates the cache.
-_CODE = ("analyze.py", "cache.py", "config.py", "model.py", "imaging/align.py", "imaging/compare.py",
-         "imaging/decode.py", "imaging/drift_table.py", "imaging/drift_bounds.npz", "imaging/pixels.py",
-         "imaging/regions.py")
+# The code that decides an analysis: a change to any of it invalidates the cache. Every file of
+# the imaging package (a new module counts without anyone listing it) and the modules around it.
+_CODE_DIRS = ("imaging",)
+_CODE_FILES = ("analyze.py", "cache.py", "config.py", "model.py")
+
+
+def _code_files(base: Path) -> list[Path]:
+    files = [base / name for name in _CODE_FILES]
+    for d in _CODE_DIRS:
+        files += sorted(p for p in (base / d).rglob("*") if p.is_file() and p.suffix in (".py", ".npz"))
+    return files
 
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
     base = Path(__file__).resolve().parent
     h = hashlib.sha256(f"format {FORMAT}".encode())
-    for name in _CODE:
-        h.update(name.encode())
+    for path in _code_files(base):
+        h.update(path.relative_to(base).as_posix().encode())
         with contextlib.suppress(OSError):
-            h.update((base / name).read_bytes())
+            h.update(path.read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -168,7 +175,8 @@ def _size(v: Any) -> tuple[int, int] | None:
 
 def _region_to_dict(r: Region) -> dict[str, Any]:
     return {"box": [r.box.x, r.box.y, r.box.w, r.box.h], "kind": r.kind.value, "pixels": r.pixels,
-            "contrast": r.contrast, "ssim": r.ssim, "ref_y": r.ref_y, "ref_h": r.ref_h, "why": r.why}
+            "contrast": r.contrast, "ssim": r.ssim, "significant": r.significant, "visibility": r.visibility,
+            "ref_y": r.ref_y, "ref_h": r.ref_h, "why": r.why}
 
 
 def _region_from_dict(d: dict[str, Any]) -> Region:
@@ -179,6 +187,8 @@ def _region_from_dict(d: dict[str, Any]) -> Region:
         pixels=int(d["pixels"]),
         contrast=float(d["contrast"]),
         ssim=None if d["ssim"] is None else float(d["ssim"]),
+        significant=bool(d["significant"]),
+        visibility=None if d["visibility"] is None else float(d["visibility"]),
         ref_y=None if d["ref_y"] is None else int(d["ref_y"]),
         ref_h=None if d["ref_h"] is None else int(d["ref_h"]),
         why=str(d["why"]),

@@ -23,7 +23,6 @@ import io
 import json
 import os
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -38,10 +37,9 @@ from PIL import Image
 
 from reviewer.config import Settings
 from reviewer.errors import ReviewerError, UsageError
-from reviewer.imaging.compare import MASK_CHANGED
+from reviewer.imaging.compare import MASK_CHANGED, compare_images
 from reviewer.imaging.decode import to_rgb
-from reviewer.imaging.pixels import classify_pixels
-from reviewer.imaging.regions import group_pixels
+from reviewer.imaging.verdict import noise_counts, verdict_of
 from reviewer.model import Box, Pair, PairAnalysis, Region, RegionKind, Review, Verdict
 
 CHROMIUM = "/usr/bin/chromium"
@@ -340,21 +338,16 @@ def _first_line(exc: BaseException) -> str:
 # ---------------------------------------------------------------- pure parts
 
 def dynamic_boxes(captures: Sequence[Img], settings: Settings) -> list[Box]:
-    """Areas that differ between captures of the same build (visible differences only: the
-    same noise rules as the main comparison). Rows only some captures have are dynamic too."""
+    """Areas that differ visibly between captures of the same build, as the analysis's own judge
+    sees them. Rows only some captures have are dynamic too."""
     if len(captures) < 2:
         return []
     first = captures[0]
     out: list[Box] = []
     for other in captures[1:]:
         h, w = min(first.shape[0], other.shape[0]), min(first.shape[1], other.shape[1])
-        a, b = first[:h, :w], other[:h, :w]
-        diff = classify_pixels(a, b, drift_delta_e=settings.drift_delta_e,
-                               detect_antialiasing=settings.detect_antialiasing,
-                               subpixel_tolerance_px=settings.subpixel_tolerance_px)
-        sig = np.flatnonzero(diff.significant)
-        for box, _members in group_pixels(diff.ys[sig], diff.xs[sig], (h, w), settings.merge_distance_px):
-            out.append(box)
+        a, b = np.ascontiguousarray(first[:h, :w]), np.ascontiguousarray(other[:h, :w])
+        out += [r.box for r in compare_images(a, b, settings).regions if r.significant]
         tall = max(first.shape[0], other.shape[0])
         if tall > h:
             out.append(Box(0, h, max(first.shape[1], other.shape[1]), tall - h))
@@ -388,29 +381,21 @@ def apply_dynamic(analysis: PairAnalysis, dyn: NDArray[np.bool_], changed: NDArr
                   runs: int) -> PairAnalysis:
     """Mark dynamic regions and re-judge the pair (noise when no significant region is left)."""
     regions: list[Region] = []
+    dynamic: list[Region] = []
     for r in analysis.regions:
         if r.significant and region_is_dynamic(r, dyn, changed):
-            r = replace(r, kind=RegionKind.DYNAMIC,
+            r = replace(r, kind=RegionKind.DYNAMIC, significant=False,
                         why=f"also differs between {runs} captures of the same build (was {r.kind.value}: {r.why})")
+            dynamic.append(r)
         regions.append(r)
-    dynamic = [r for r in regions if r.kind is RegionKind.DYNAMIC and r not in analysis.regions]
     if not dynamic:
         return analysis
+    noise = noise_counts(dynamic, analysis.noise_pixels)
+    verdict, reason = verdict_of(regions, noise)
     significant = [r for r in regions if r.significant]
-    noise: Counter[str] = Counter(analysis.noise_pixels)
-    noise["dynamic"] += sum(r.pixels for r in dynamic)
-    if significant:
-        kinds = Counter(r.kind.value for r in significant)
-        what = ", ".join(f"{n} {k}" for k, n in kinds.most_common())
-        verdict = Verdict.CHANGED
-        reason = f"{len(significant)} changed region(s): {what}; {len(dynamic)} dynamic region(s) discounted"
-    else:
-        parts = ", ".join(f"{k} {n} px" for k, n in noise.most_common())
-        verdict = Verdict.NOISE
-        reason = f"only dynamic content and rendering noise ({sum(noise.values())} px: {parts})"
     ssims = [r.ssim for r in significant if r.ssim is not None]
     return replace(analysis, verdict=verdict, reason=reason, regions=tuple(regions),
-                   changed_pixels=sum(r.pixels for r in significant), noise_pixels=dict(noise),
+                   changed_pixels=sum(r.pixels for r in significant), noise_pixels=noise,
                    ssim=min(ssims) if ssims else None)
 
 

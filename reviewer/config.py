@@ -55,13 +55,15 @@ class Settings:
     # A colour difference below this CIEDE2000 distance is invisible drift, not a change.
     # 2.3 is the commonly quoted just-noticeable difference; 2.0 keeps a margin for it.
     drift_delta_e: float = 2.0
-    # Detect anti-aliased pixels the way pixelmatch does and treat them as noise.
-    detect_antialiasing: bool = True
-    # A pixel whose colour appears within this many pixels in the other image (both ways)
-    # is explained by a sub-pixel shift of an edge. 0 turns the test off.
+    # How sensitive the judge is: a region counts when its visible difference reaches
+    # 12 / sensitivity (imaging/judge.py). 2 flags differences half as strong; 0.5 only stronger ones.
+    sensitivity: float = 1.0
+    # Screenshot pixels per degree of visual angle: how far away the reviewer sits. 47 is the CSS
+    # reference pixel (1/96 in seen from 28 in), the angle a CSS pixel has on a laptop screen.
+    pixels_per_degree: float = 47.0
+    # Moves of content up to this many pixels (whole or fractional) are not differences: text
+    # re-rasterised at another sub-pixel position. 0 turns the allowance off.
     subpixel_tolerance_px: int = 1
-    # Regions with fewer significant pixels than this are noise (stray pixels).
-    min_region_pixels: int = 4
     # Significant pixels closer than this are one region (a word, not one box per glyph).
     merge_distance_px: int = 12
     # Largest whole-pixel move that is reported as a "shift" rather than as new content.
@@ -95,10 +97,18 @@ class Settings:
 
 
 _FIELDS = {f.name for f in fields(Settings)}
+# Settings of earlier versions whose job the perceptual judge does now.
+_RETIRED = {
+    "detect_antialiasing": "anti-aliased edges are judged by what a person sees; remove it",
+    "min_region_pixels": "small regions are judged by what a person sees; remove it (see `sensitivity`)",
+}
 
 
 def settings_from_mapping(data: dict[str, Any], origin: str) -> Settings:
     """Build Settings from a parsed TOML table, rejecting unknown keys and wrong types."""
+    retired = sorted(set(data) & set(_RETIRED))
+    if retired:
+        raise UsageError(f"{origin}: " + "; ".join(f"{k} is no longer a setting: {_RETIRED[k]}" for k in retired))
     unknown = sorted(set(data) - _FIELDS)
     if unknown:
         raise UsageError(
@@ -124,6 +134,8 @@ def settings_from_mapping(data: dict[str, Any], origin: str) -> Settings:
             raise UsageError(f"{origin}: {key} must be {expected.__name__}, got {value!r}")
         if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
             raise UsageError(f"{origin}: {key} must not be negative, got {value!r}")
+        if key in ("sensitivity", "pixels_per_degree") and value <= 0:
+            raise UsageError(f"{origin}: {key} must be greater than 0, got {value!r}")
         kwargs[key] = value
     return Settings(**kwargs)
 

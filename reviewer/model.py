@@ -34,21 +34,18 @@ VERDICT_ORDER: dict[Verdict, int] = {
 
 
 class RegionKind(StrEnum):
+    """What a region's difference is. Whether it counts is the judge's call (Region.significant):
+    a shift of two pixels or a blank band at the end of a page is discounted, a shift of forty is not."""
+
     CONTENT = "content"  # pixels that changed in structure: text, images, layout
     COLOUR = "colour"  # same shapes, visibly different colour
-    SHIFT = "shift"  # the same content moved by a few whole pixels
+    SHIFT = "shift"  # the same content moved by whole pixels
     INSERTED = "inserted"  # rows that exist only in the test image
     REMOVED = "removed"  # rows that exist only in the reference image
-    ANTIALIAS = "antialias"  # noise: anti-aliased edges rendered differently
-    DRIFT = "drift"  # noise: colour change below the perceptual threshold
-    SUBPIXEL = "subpixel"  # noise: edges re-rasterised by a sub-pixel offset
+    INVISIBLE = "invisible"  # differences below what a person sees (re-rasterised edges, re-encoding)
+    DRIFT = "drift"  # every pixel's colour changed by less than the drift threshold
     IGNORED = "ignored"  # inside a configured ignore region
     DYNAMIC = "dynamic"  # differs between two captures of the same build
-
-
-NOISE_KINDS = frozenset(
-    {RegionKind.ANTIALIAS, RegionKind.DRIFT, RegionKind.SUBPIXEL, RegionKind.IGNORED, RegionKind.DYNAMIC}
-)
 
 
 @dataclass(frozen=True)
@@ -73,7 +70,7 @@ class Box:
 
 @dataclass(frozen=True)
 class Region:
-    """One changed area, in pixels of the test image.
+    """One area of difference, in pixels of the test image, with the judge's decision.
 
     For REMOVED regions the test-image box is a 1-pixel line where the band was cut out;
     `ref_y`/`ref_h` give the band in the reference image.
@@ -81,16 +78,14 @@ class Region:
 
     box: Box
     kind: RegionKind
-    pixels: int  # pixels inside the box that differ significantly
-    contrast: float  # strongest perceptual difference in the region (CIEDE2000, 95th percentile)
-    ssim: float | None  # structural similarity of the region's crops; None when not computable
+    pixels: int  # differing pixels: the visible ones of a significant region, all of a discounted one
+    contrast: float  # the pixels' own colour difference (CIEDE2000, 95th percentile), before any blur
+    ssim: float | None  # structural similarity of the region's crops; None when not computed
+    significant: bool  # the judge's call: a person would see this change (see imaging/judge.py)
+    visibility: float | None = None  # largest visible difference the judge measured; None: decided by an exact rule
     ref_y: int | None = None
     ref_h: int | None = None
-    why: str = ""  # one line: which test decided the kind
-
-    @property
-    def significant(self) -> bool:
-        return self.kind not in NOISE_KINDS
+    why: str = ""  # one line: why the judge decided as it did
 
 
 @dataclass(frozen=True)
@@ -140,8 +135,8 @@ class PairAnalysis:
     regions: tuple[Region, ...] = ()
     ref_size: tuple[int, int] | None = None  # (width, height)
     test_size: tuple[int, int] | None = None
-    changed_pixels: int = 0  # significant pixels
-    noise_pixels: dict[str, int] = field(default_factory=dict)  # noise kind -> pixels
+    changed_pixels: int = 0  # pixels of significant regions
+    noise_pixels: dict[str, int] = field(default_factory=dict)  # discounted kind -> pixels
     ssim: float | None = None  # lowest region SSIM; None for identical pairs
     seconds: float = 0.0
 

@@ -134,11 +134,12 @@ def large_review(n: int, out: Path, seed: int = 4) -> Review:
         regions: tuple[Region, ...] = ()
         if verdict in (Verdict.CHANGED, Verdict.NOISE):
             kinds = [RegionKind.CONTENT, RegionKind.COLOUR, RegionKind.SHIFT] if verdict is Verdict.CHANGED \
-                else [RegionKind.ANTIALIAS, RegionKind.DRIFT]
+                else [RegionKind.INVISIBLE, RegionKind.DRIFT]
             regions = tuple(sorted((Region(Box(rng.randrange(0, max(1, w - 60)), rng.randrange(0, max(1, h - 30)),
                                                rng.randrange(8, 60), rng.randrange(6, 30)),
                                            rng.choice(kinds), rng.randrange(10, 900), round(rng.random() * 60, 2),
-                                           round(rng.random(), 3), why="synthetic")
+                                           round(rng.random(), 3), significant=verdict is Verdict.CHANGED,
+                                           why="synthetic")
                                     for _ in range(rng.randrange(1, 5))), key=lambda r: (r.box.y, r.box.x)))
         reason = {Verdict.CHANGED: f"{len(regions)} changed region(s)", Verdict.ERROR: "reference image is missing",
                   Verdict.NOISE: "only rendering noise", Verdict.UNCHANGED: "byte-identical files"}[verdict]

@@ -21,11 +21,14 @@ def make_pair(index: int, label: str, viewport: str = "desktop", **kw) -> Pair:
 
 
 def sample_review() -> Review:
-    word = Region(Box(40, 300, 60, 14), RegionKind.CONTENT, 210, 61.5, 0.41, why="outlines differ")
-    button = Region(Box(40, 1050, 120, 40), RegionKind.COLOUR, 4800, 58.2, 0.93, why="same outlines")
-    banner = Region(Box(0, 100, 400, 81), RegionKind.INSERTED, 32400, 45.0, None, ref_y=100, ref_h=0,
-                    why="81 row(s) only in the test image")
-    aa = Region(Box(10, 10, 5, 5), RegionKind.ANTIALIAS, 12, 8.0, None, why="discounted as antialias 12 px")
+    word = Region(Box(40, 300, 60, 14), RegionKind.CONTENT, 210, 61.5, 0.41, significant=True, visibility=55.0,
+                  why="visible difference 55 over 210 px (threshold 12): outlines differ")
+    button = Region(Box(40, 1050, 120, 40), RegionKind.COLOUR, 4800, 58.2, 0.93, significant=True, visibility=57.9,
+                    why="visible difference 58 over 4,800 px (threshold 12): same outlines")
+    banner = Region(Box(0, 100, 400, 81), RegionKind.INSERTED, 32400, 45.0, None, significant=True, ref_y=100,
+                    ref_h=0, why="81 row(s) only in the test image")
+    aa = Region(Box(10, 10, 5, 5), RegionKind.INVISIBLE, 12, 8.0, None, significant=False, visibility=1.9,
+                why="invisible: largest visible difference 1.9 < 12")
     items = [
         (make_pair(0, "Home"), PairAnalysis(Verdict.UNCHANGED, "byte-identical files")),
         (make_pair(1, "Article", backstop_mismatch=0.03),
@@ -34,8 +37,8 @@ def sample_review() -> Review:
          PairAnalysis(Verdict.CHANGED, "1 changed region(s): 1 colour", (button,), (400, 1200), (400, 1200), 4800)),
         (make_pair(3, "News", backstop_status="fail", backstop_mismatch=23.85),
          PairAnalysis(Verdict.CHANGED, "1 changed region(s): 1 inserted", (banner,), (400, 1200), (400, 1281), 32400)),
-        (make_pair(4, "Badge"), PairAnalysis(Verdict.NOISE, "only rendering noise (12 px: antialias 12 px)", (aa,),
-                                            (400, 600), (400, 600), 0, {"antialias": 12})),
+        (make_pair(4, "Badge"), PairAnalysis(Verdict.NOISE, "only rendering noise (12 px: invisible 12 px)", (aa,),
+                                            (400, 600), (400, 600), 0, {"invisible": 12})),
         (make_pair(5, "Contact", backstop_status="fail", backstop_mismatch=None,
                    backstop_error="Reference file not found"),
          PairAnalysis(Verdict.ERROR, "BackstopJS: Reference file not found")),

@@ -179,14 +179,17 @@ def test_the_cache_works_from_worker_processes(report: Path, tmp_path: Path, mon
 
 def test_analyses_round_trip_through_json() -> None:
     regions = (
-        Region(Box(0, 5, 10, 1), RegionKind.REMOVED, 400, 12.5, None, ref_y=5, ref_h=40, why="40 row(s)"),
-        Region(Box(3, 4, 5, 6), RegionKind.COLOUR, 17, 33.33, 0.1234, why="same outlines"),
+        Region(Box(0, 5, 10, 1), RegionKind.REMOVED, 400, 12.5, None, significant=True, ref_y=5, ref_h=40,
+               why="40 row(s)"),
+        Region(Box(3, 4, 5, 6), RegionKind.COLOUR, 17, 33.33, 0.1234, significant=True, visibility=31.25,
+               why="same outlines"),
+        Region(Box(9, 9, 2, 2), RegionKind.INVISIBLE, 4, 9.5, None, significant=False, visibility=3.5, why="faint"),
     )
     a = PairAnalysis(Verdict.CHANGED, "2 changed region(s)", regions, (10, 50), (10, 11), 417,
-                     {"drift": 3, "antialias": 1, "stray": 2}, 0.1234, seconds=1.5)
+                     {"drift": 3, "invisible": 1, "removed": 2}, 0.1234, seconds=1.5)
     back = cache.analysis_from_dict(json.loads(json.dumps(cache.analysis_to_dict(a))))
     assert back == PairAnalysis(**{**a.__dict__, "seconds": 0.0})
-    assert list(back.noise_pixels) == ["drift", "antialias", "stray"]
+    assert list(back.noise_pixels) == ["drift", "invisible", "removed"]
 
 
 def test_the_key_covers_what_decides_a_result() -> None:

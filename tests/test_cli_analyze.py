@@ -92,7 +92,7 @@ def test_a_zip_is_unpacked_beside_the_output_folder(quiet_report, tmp_path, monk
 
 def test_config_file_changes_the_decision(quiet_report, tmp_path):
     strict = tmp_path / "strict.toml"
-    strict.write_text("drift_delta_e = 0.0\ndetect_antialiasing = false\nsubpixel_tolerance_px = 0\n")
+    strict.write_text("drift_delta_e = 0.0\nsubpixel_tolerance_px = 0\nsensitivity = 4.0\n")
     res = run_cli("analyze", quiet_report, "--out", tmp_path / "o", "--config", strict, "-q")
     assert res.returncode == 3
 

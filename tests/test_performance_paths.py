@@ -10,18 +10,17 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from imgs import page, render
-from scipy import ndimage
+from imgs import page
 from skimage.color import rgb2lab
 from skimage.metrics import structural_similarity
-from skimage.registration import phase_cross_correlation
 
-import reviewer.imaging.compare as compare_mod
-import reviewer.imaging.pixels as px
+import reviewer.imaging.candidates as px
+import reviewer.imaging.colour as colour
+import reviewer.imaging.evidence as ev
 import reviewer.imaging.regions as rg
 from reviewer.config import Settings
 from reviewer.imaging.compare import compare_images
-from reviewer.model import Box, RegionKind
+from reviewer.model import Box
 
 RNG = np.random.default_rng(20261126)
 
@@ -80,71 +79,25 @@ def test_srgb_to_lab_is_scikit_images_rgb2lab() -> None:
     colours[:8] = [[0, 0, 0], [255, 255, 255], [10, 10, 10], [11, 11, 11], [255, 0, 0], [0, 255, 0], [0, 0, 255],
                    [128, 128, 128]]
     want = rgb2lab(colours[:, None, :].astype(np.float64) / 255.0)[:, 0, :]
-    assert np.array_equal(px.srgb_to_lab(colours), want)
+    assert np.array_equal(colour.srgb_to_lab(colours), want)
 
 
 def test_delta_e_cache_gives_the_uncached_values_even_when_slots_collide() -> None:
-    cache = px.DeltaECache(bits=4)  # 16 slots: nearly every look-up collides
+    cache = colour.DeltaECache(bits=4)  # 16 slots: nearly every look-up collides
     for _ in range(3):
         ca = RNG.integers(0, 256, (5000, 3), dtype=np.uint8)
         cb = ca.copy()
         cb[::3] = RNG.integers(0, 256, (cb[::3].shape[0], 3), dtype=np.uint8)
-        assert np.array_equal(cache.lookup(ca, cb), px.colour_delta_e(ca, cb))
+        assert np.array_equal(cache.lookup(ca, cb), colour.colour_delta_e(ca, cb))
     assert cache.lookup(np.zeros((0, 3), np.uint8), np.zeros((0, 3), np.uint8)).size == 0
 
 
 def test_delta_e_is_computed_in_slices_with_the_same_values(monkeypatch: pytest.MonkeyPatch) -> None:
     ca = RNG.integers(0, 256, (3000, 3), dtype=np.uint8)
     cb = RNG.integers(0, 256, (3000, 3), dtype=np.uint8)
-    want = px.colour_delta_e(ca, cb)
-    monkeypatch.setattr(px, "SLICE", 7)
-    assert np.array_equal(px.DeltaECache().lookup(ca, cb), want)
-
-
-# -- neighbourhood tests ------------------------------------------------------------------------
-
-
-def edge_pair(h: int = 40, w: int = 50) -> tuple[np.ndarray, np.ndarray]:
-    a = render(w, h, [("ellipse", (5, 5, 30, 30), (0, 0, 0)), ("rect", (28, 10, 49, 39), (200, 30, 30))])
-    b = render(w, h, [("ellipse", (5, 5, 30, 30), (0, 0, 0)), ("rect", (28, 10, 49, 39), (200, 30, 30))],
-               offset=(1, 1))
-    return np.ascontiguousarray(a), np.ascontiguousarray(b)
-
-
-def test_antialias_detector_fast_paths_match_the_per_pixel_version() -> None:
-    a, b = edge_pair()
-    ys, xs = np.nonzero((a != b).any(axis=2))
-    # include every border pixel too: they take the general branch
-    by, bx = np.nonzero(np.ones(a.shape[:2], bool))
-    border = (by == 0) | (by == a.shape[0] - 1) | (bx == 0) | (bx == a.shape[1] - 1)
-    ys, xs = np.concatenate([ys, by[border]]), np.concatenate([xs, bx[border]])
-    for img, other in ((a, b), (b, a)):
-        want = px._antialiased_gather(img, other, ys, xs)
-        assert np.array_equal(px.antialiased(img, other, ys, xs), want)
-        band = px._Band(img, other, 0, img.shape[0])
-        assert np.array_equal(px._antialiased_band(band, band.luma_a, band.colour_a, band.colour_b, ys, xs), want)
-    assert np.array_equal(px.antialiased_either(a, b, ys, xs),
-                          px._antialiased_gather(a, b, ys, xs) | px._antialiased_gather(b, a, ys, xs))
-    assert px._antialiased_gather(a, b, ys, xs).any()  # the test exercises detections
-
-
-def test_antialias_on_random_content_matches() -> None:
-    a, b = noisy_pair(30, 30, 400, 9)
-    a //= 64  # few levels: flat areas and equal neighbours happen
-    b //= 64
-    ys, xs = np.nonzero((a != b).any(axis=2))
-    assert np.array_equal(px.antialiased_either(a, b, ys, xs),
-                          px._antialiased_gather(a, b, ys, xs) | px._antialiased_gather(b, a, ys, xs))
-
-
-@pytest.mark.parametrize("radius", [1, 2])
-def test_within_range_both_matches_the_per_pixel_version(radius: int) -> None:
-    a, b = edge_pair()
-    ys, xs = np.nonzero(np.ones(a.shape[:2], bool))  # every pixel, border included
-    want = (px.within_range(b, a, ys, xs, radius, px.SUBPIXEL_SLACK)
-            & px.within_range(a, b, ys, xs, radius, px.SUBPIXEL_SLACK))
-    assert np.array_equal(px.within_range_both(a, b, ys, xs, radius, px.SUBPIXEL_SLACK), want)
-    assert want.any() and not want.all()
+    want = colour.colour_delta_e(ca, cb)
+    monkeypatch.setattr(colour, "SLICE", 7)
+    assert np.array_equal(colour.DeltaECache().lookup(ca, cb), want)
 
 
 # -- regions ------------------------------------------------------------------------------------
@@ -172,7 +125,7 @@ def find_shift_plain(ref: np.ndarray, test: np.ndarray, ys: np.ndarray, xs: np.n
             score = float(match.mean())
             if score > best[0] or (score == best[0] and abs(dy) + abs(dx) < abs(best[1]) + abs(best[2])):
                 best = (score, dy, dx)
-    return (best[1], best[2]) if best[0] >= rg.SHIFT_EXPLAINED else None
+    return (best[1], best[2]) if best[0] >= ev.SHIFT_EXPLAINED else None
 
 
 @pytest.mark.parametrize("shift", [(0, 0), (3, 0), (0, -5), (2, 2), (8, 8)])
@@ -185,7 +138,7 @@ def test_find_shift_matches_scoring_every_offset(shift: tuple[int, int], size: i
     test[:5] = 255  # something that does not move, near the border
     ys, xs = np.nonzero((ref != test).any(axis=2))
     for sel in (slice(None), slice(0, 50), slice(0, None, 7)):
-        assert rg.find_shift(ref, test, ys[sel], xs[sel], 8) == find_shift_plain(ref, test, ys[sel], xs[sel], 8)
+        assert ev.find_shift(ref, test, ys[sel], xs[sel], 8) == find_shift_plain(ref, test, ys[sel], xs[sel], 8)
 
 
 def test_find_shift_on_a_region_larger_than_its_window_limit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -193,64 +146,36 @@ def test_find_shift_on_a_region_larger_than_its_window_limit(monkeypatch: pytest
     test = ref.copy()
     test[20:100, 24:104] = ref[20:100, 20:100]  # a block moved 4 px right
     ys, xs = np.nonzero((ref != test).any(axis=2))
-    monkeypatch.setattr(rg._Window, "MAX_PIXELS", 10)
-    assert rg.find_shift(ref, test, ys, xs, 8) == find_shift_plain(ref, test, ys, xs, 8) == (0, 4)
-
-
-def subpixel_offset_plain(ref: np.ndarray, test: np.ndarray, max_offset: float = 1.0) -> tuple[float, float] | None:
-    """regions.subpixel_offset without the early exit on a whole-pixel peak."""
-    if min(ref.shape[0], ref.shape[1]) < 4 or ref.shape[0] * ref.shape[1] > 512 * 512:
-        return None
-    a, b = rg.grey(ref), rg.grey(test)
-    if float(np.abs(a - b).mean()) == 0:
-        return None
-    ink_a, ink_b = float((255 - a).sum()), float((255 - b).sum())
-    if abs(ink_a - ink_b) > rg.SUBPIXEL_INK * max(ink_a, ink_b, 1.0):
-        return None
-    offset, _, _ = phase_cross_correlation(b, a, upsample_factor=20, normalization=None)
-    dy, dx = float(offset[0]), float(offset[1])
-    if max(abs(dy), abs(dx)) > max_offset or max(abs(dy), abs(dx)) < 0.05:
-        return None
-    moved = ndimage.shift(a, (dy, dx), order=1, mode="nearest")
-    inner = (slice(1, -1), slice(1, -1))
-    after = float(np.abs(moved[inner] - b[inner]).mean())
-    return (dy, dx) if after <= (1 - rg.SUBPIXEL_GAIN) * float(np.abs(a[inner] - b[inner]).mean()) else None
-
-
-@pytest.mark.parametrize("offset", [(0, 0), (1, 0), (1, 1), (2, 3), (4, 0), (12, 0), (0, 40)])
-def test_subpixel_offset_matches_the_full_phase_correlation(offset: tuple[int, int]) -> None:
-    shapes = [("text", (6, 6, 90, 22), (20, 20, 20), "quick brown"), ("rect", (30, 30, 60, 45), (0, 90, 200))]
-    a = render(100, 60, shapes)
-    b = render(100, 60, shapes, offset=offset)  # quarter pixels: 0.25 .. 10 px
-    assert rg.subpixel_offset(a, b) == subpixel_offset_plain(a, b)
+    monkeypatch.setattr(ev._Window, "MAX_PIXELS", 10)
+    assert ev.find_shift(ref, test, ys, xs, 8) == find_shift_plain(ref, test, ys, xs, 8) == (0, 4)
 
 
 def test_region_ssim_in_strips_equals_scikit_image(monkeypatch: pytest.MonkeyPatch) -> None:
     a = page()[:300]
     b = page("the quick brown cat")[:300]
-    want = structural_similarity(rg.grey(a), rg.grey(b), win_size=7, data_range=255.0)
-    monkeypatch.setattr(rg, "STRIP_PIXELS", 400 * 23)  # bands of 23 rows
-    assert abs(rg._ssim_in_strips(a, b, 7) - want) < 1e-12
-    assert rg.region_ssim(a, b) == round(float(want), 4)
+    want = structural_similarity(ev.grey(a), ev.grey(b), win_size=7, data_range=255.0)
+    monkeypatch.setattr(ev, "STRIP_PIXELS", 400 * 23)  # bands of 23 rows
+    assert abs(ev._ssim_in_strips(a, b, 7) - want) < 1e-12
+    assert ev.region_ssim(a, b) == round(float(want), 4)
 
 
 def test_edge_and_palette_tests_in_strips_equal_the_whole_crop(monkeypatch: pytest.MonkeyPatch) -> None:
     a, b = page()[:400], page(button=(198, 40, 40))[:400]
-    ea, eb = rg.edges(a), rg.edges(b)
+    ea, eb = ev.edges(a), ev.edges(b)
     c = a.astype(np.int16)
     e = np.zeros(a.shape[:2], dtype=bool)
     e[:, :-1] |= np.abs(c[:, 1:] - c[:, :-1]).max(axis=2) > 40
     e[:-1, :] |= np.abs(c[1:, :] - c[:-1, :]).max(axis=2) > 40
     assert np.array_equal(ea, e)
     union, both = int((ea | eb).sum()), int((ea & eb).sum())
-    whole = rg.same_structure(a, b)
+    whole = ev.same_structure(a, b)
     assert whole == (union == 0 or both / union >= 0.6)
     pixels = b[RNG.integers(0, 400, 999), RNG.integers(0, 400, 999)]
-    palette = np.unique(rg._quantise(a))
-    want_colours = bool((~np.isin(rg._quantise(pixels), palette)).mean() >= 0.5)
-    monkeypatch.setattr(rg, "STRIP_PIXELS", 400 * 7 + 3)
-    assert rg.same_structure(a, b) == whole
-    assert rg.new_colours(a, pixels) == want_colours
+    palette = np.unique(ev._quantise(a))
+    want_colours = bool((~np.isin(ev._quantise(pixels), palette)).mean() >= 0.5)
+    monkeypatch.setattr(ev, "STRIP_PIXELS", 400 * 7 + 3)
+    assert ev.same_structure(a, b) == whole
+    assert ev.new_colours(a, pixels) == want_colours
 
 
 # -- whole comparisons --------------------------------------------------------------------------
@@ -258,34 +183,40 @@ def test_edge_and_palette_tests_in_strips_equal_the_whole_crop(monkeypatch: pyte
 
 def noise_regions_plain(ys: np.ndarray, xs: np.ndarray, cls: np.ndarray, de: np.ndarray,
                         shape: tuple[int, int], settings: Settings) -> list[tuple]:
-    """compare._noise_regions before streaming: group every differing pixel at once."""
+    """regions.exact_noise_regions before streaming: group every differing pixel at once, keep
+    the clusters without a candidate pixel."""
     out = []
     for box, idx in rg.group_pixels(ys, xs, shape, settings.merge_distance_px):
+        if (cls[idx] == px.CANDIDATE).any():
+            continue
         classes = Counter(px.CLASS_NAMES[int(c)] for c in cls[idx])
-        top = classes.most_common(1)[0][0]
-        kind = compare_mod._NOISE_KIND.get(top, RegionKind.SUBPIXEL)
+        kind = rg._EXACT_KIND[classes.most_common(1)[0][0]]
         out.append((box, kind, int(idx.size), round(float(np.percentile(de[idx], 95)), 2),
-                    "discounted as " + ", ".join(f"{k} {n} px" for k, n in classes.most_common())))
+                    rg._exact_why(classes, settings.drift_delta_e)))
     return out
 
 
 @pytest.mark.parametrize("chunk", [1 << 17, 500])
 def test_streamed_noise_regions_equal_grouping_every_pixel(monkeypatch: pytest.MonkeyPatch, chunk: int) -> None:
     a = page()
-    b = page(offset=(1, 0)).copy()  # quarter-pixel shift everywhere: many noise clusters
-    b[300:340, 0:400] = np.clip(b[300:340, 0:400].astype(int) - 1, 0, 255).astype(np.uint8)  # and drift
+    b = page("the quick brown cat").copy()  # a changed word: a cluster with candidates, left out
+    for y0, y1, x0, x1 in ((300, 340, 0, 400), (600, 620, 30, 130), (900, 903, 200, 260)):  # drift
+        b[y0:y1, x0:x1] = np.clip(b[y0:y1, x0:x1].astype(int) - 1, 0, 255).astype(np.uint8)
+    b[700:720, 40:140] = 255 - b[700:720, 40:140]  # a strong change, ignored
+    ignore = (Box(40, 700, 100, 20),)
     s = Settings()
-    d = px.classify_pixels(a, b, drift_delta_e=s.drift_delta_e, detect_antialiasing=s.detect_antialiasing,
-                           subpixel_tolerance_px=s.subpixel_tolerance_px)
-    want = noise_regions_plain(d.ys, d.xs, d.cls, d.delta_e, b.shape[:2], s)
+    ys, xs = np.nonzero((a != b).any(axis=2))
+    de = colour.colour_delta_e(a[ys, xs], b[ys, xs])
+    cls = px.classify(ys, xs, de, s.drift_delta_e, ignore)
+    want = noise_regions_plain(ys, xs, cls, de, b.shape[:2], s)
     real_chunks = px.row_chunks
-    monkeypatch.setattr(compare_mod, "row_chunks", lambda rows, w: real_chunks(rows, w, chunk))
+    monkeypatch.setattr(px, "row_chunks", lambda rows, w: real_chunks(rows, w, chunk))
     # Every value computed: the drift bound's sampled contrasts are tested in test_drift_table.
-    monkeypatch.setattr(compare_mod, "proven_drift", lambda ca, cb, t: np.zeros(ca.shape[0], dtype=bool))
-    scan = compare_mod._scan_segment(a, b, px.differing_rows(a, b), s, (), None, 0)
+    monkeypatch.setattr(px, "proven_drift", lambda ca, cb, t: np.zeros(ca.shape[0], dtype=bool))
+    scan = px.scan_segment(a, b, px.differing_rows(a, b), s.drift_delta_e, ignore, s.merge_distance_px)
     got = [(Box(r.box.x, r.box.y, r.box.w, r.box.h), r.kind, r.pixels, r.contrast, r.why)
-           for r in compare_mod._noise_regions(a, b, scan, 0, s)]
-    assert len(want) > 3
+           for r in rg.exact_noise_regions(a, b, scan, 0, s.merge_distance_px, s.drift_delta_e)]
+    assert len(want) >= 3 and {w[1].value for w in want} == {"drift", "ignored"}
     assert got == want
 
 
@@ -308,10 +239,9 @@ def test_results_do_not_depend_on_how_the_work_is_cut(monkeypatch: pytest.Monkey
     }[case]()
     want = compare_all(base, other)
     real_chunks = px.row_chunks
-    monkeypatch.setattr(compare_mod, "row_chunks", lambda rows, w: real_chunks(rows, w, 3 * w))  # 3 rows
-    monkeypatch.setattr(px, "SLICE", 101)
-    monkeypatch.setattr(rg, "STRIP_PIXELS", 5000)
-    monkeypatch.setattr(compare_mod, "_DELTA_E", px.DeltaECache(bits=6))
+    monkeypatch.setattr(px, "row_chunks", lambda rows, w: real_chunks(rows, w, 3 * w))  # 3 rows
+    monkeypatch.setattr(ev, "STRIP_PIXELS", 5000)
+    monkeypatch.setattr(px, "_DELTA_E", colour.DeltaECache(bits=6))
     got = compare_all(base, other)
     assert got[0] == want[0]
     assert np.array_equal(got[1], want[1])
@@ -341,7 +271,7 @@ def test_streamed_noise_regions_break_class_ties_like_counter(seed: int) -> None
     b[ys, xs] = 7
     ys, xs = np.nonzero((a != b).any(axis=2))
     n = ys.size
-    cls = rng.integers(1, 5, n).astype(np.uint8)
+    cls = rng.integers(1, 3, n).astype(np.uint8)  # ignored or drift
     de = rng.random(n).astype(np.float32) * 3
     s = Settings(merge_distance_px=int(rng.integers(3, 14)))
     cell = s.merge_distance_px
@@ -354,9 +284,9 @@ def test_streamed_noise_regions_break_class_ties_like_counter(seed: int) -> None
         chunks.append((chunk, start, start + k))
         start += k
     empty = np.zeros(0, np.int32)
-    scan = compare_mod._Scan(n, de.copy(), cls.copy(), chunks, empty, empty, empty, occupied)
+    scan = px.Scan(n, de.copy(), cls.copy(), chunks, empty, empty, empty, occupied)
     got = [(Box(r.box.x, r.box.y, r.box.w, r.box.h), r.kind, r.pixels, r.contrast, r.why)
-           for r in compare_mod._noise_regions(a, b, scan, 0, s)]
+           for r in rg.exact_noise_regions(a, b, scan, 0, s.merge_distance_px, s.drift_delta_e)]
     assert got == noise_regions_plain(ys, xs, cls, de, (80, 90), s)
 
 
@@ -419,7 +349,7 @@ def test_a_tight_memory_budget_still_analyses_every_pair_the_same(monkeypatch: p
 
 
 def test_gather_reads_what_fancy_indexing_reads():
-    from reviewer.imaging.pixels import gather
+    from reviewer.imaging.candidates import gather
 
     rng = np.random.default_rng(3)
     img = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)

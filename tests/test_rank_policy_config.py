@@ -15,13 +15,13 @@ from reviewer.rank import rank, region_impact
 
 
 def changed(pixels: int, contrast: float, y: int = 2000, kind: RegionKind = RegionKind.CONTENT) -> PairAnalysis:
-    r = Region(Box(0, y, 10, 10), kind, pixels, contrast, 0.5)
+    r = Region(Box(0, y, 10, 10), kind, pixels, contrast, 0.5, significant=True)
     return PairAnalysis(Verdict.CHANGED, "x", (r,), (100, 3000), (100, 3000), pixels)
 
 
 def test_every_changed_pair_ranks_above_every_noise_pair_whatever_the_score():
     tiny = changed(4, 2.5)
-    noise = PairAnalysis(Verdict.NOISE, "n", noise_pixels={"antialias": 10**6})
+    noise = PairAnalysis(Verdict.NOISE, "n", noise_pixels={"invisible": 10**6})
     ranked = rank([(make_pair(0, "N"), noise), (make_pair(1, "C"), tiny)], Settings())
     assert [rp.pair.label for rp in ranked] == ["C", "N"]
     assert ranked[0].score > 0 and ranked[1].score == 0
@@ -46,8 +46,8 @@ def test_first_screen_and_inserted_content_add_explained_terms():
 
 
 def test_region_impact_is_bounded():
-    assert 0 < region_impact(Region(Box(0, 0, 1, 1), RegionKind.CONTENT, 1, 0.0, None)) < 50
-    assert region_impact(Region(Box(0, 0, 1, 1), RegionKind.CONTENT, 10**9, 1e6, None)) == 50
+    assert 0 < region_impact(Region(Box(0, 0, 1, 1), RegionKind.CONTENT, 1, 0.0, None, significant=True)) < 50
+    assert region_impact(Region(Box(0, 0, 1, 1), RegionKind.CONTENT, 10**9, 1e6, None, significant=True)) == 50
 
 
 def test_sample_order_and_ranks():
@@ -91,10 +91,10 @@ def test_reviewer_toml_and_pyproject(tmp_path):
     s, origin = load_settings(search_from=tmp_path)
     assert s.drift_delta_e == 3.0 and origin.endswith("pyproject.toml")
     (tmp_path / "reviewer.toml").write_text(
-        'min_region_pixels = 9\n[viewport_heights]\nphone = 480\n'
+        'merge_distance_px = 9\n[viewport_heights]\nphone = 480\n'
         '[[ignore_regions]]\nlabel = "Home"\nviewport = "phone"\nx = 0\ny = 0\nw = 10\nh = 20\n')
     s, origin = load_settings(search_from=tmp_path)
-    assert s.min_region_pixels == 9 and s.drift_delta_e == 2.0 and origin.endswith("reviewer.toml")
+    assert s.merge_distance_px == 9 and s.drift_delta_e == 2.0 and origin.endswith("reviewer.toml")
     assert s.first_screen("phone") == 480 and s.first_screen("mobile") == 490
     assert s.ignores_for("Home", "phone") == (Box(0, 0, 10, 20),)
     assert s.ignores_for("Home", "desktop") == ()
@@ -103,8 +103,12 @@ def test_reviewer_toml_and_pyproject(tmp_path):
 @pytest.mark.parametrize(("data", "message"), [
     ({"nope": 1}, "unknown setting"),
     ({"drift_delta_e": "high"}, "must be float"),
-    ({"min_region_pixels": True}, "must be int"),
-    ({"min_region_pixels": -1}, "must not be negative"),
+    ({"merge_distance_px": True}, "must be int"),
+    ({"merge_distance_px": -1}, "must not be negative"),
+    ({"sensitivity": 0}, "must be greater than 0"),
+    ({"pixels_per_degree": -1.0}, "must not be negative"),
+    ({"min_region_pixels": 4}, "no longer a setting"),
+    ({"detect_antialiasing": True}, "no longer a setting"),
     ({"ignore_regions": [{"x": 1}]}, "needs integer x, y, w, h"),
     ({"ignore_regions": [{"x": 0, "y": 0, "w": 0, "h": 5}]}, "positive w and h"),
     ({"ignore_regions": {"x": 0}}, "must be a list"),

@@ -175,12 +175,12 @@ def test_analyze_recapture_turns_a_dynamic_only_report_into_approve(site, tmp_pa
 # -- the pure parts -----------------------------------------------------------------------------------
 
 def _region(x: int, y: int, w: int, h: int, kind: RegionKind = RegionKind.CONTENT) -> Region:
-    return Region(Box(x, y, w, h), kind, w * h // 4, 40.0, 0.5, why="outlines differ")
+    return Region(Box(x, y, w, h), kind, w * h // 4, 40.0, 0.5, significant=True, why="outlines differ")
 
 
 def _analysis(*regions: Region) -> PairAnalysis:
     return PairAnalysis(Verdict.CHANGED, f"{len(regions)} changed region(s)", regions, (200, 300), (200, 300),
-                        sum(r.pixels for r in regions), {"antialias": 7})
+                        sum(r.pixels for r in regions), {"invisible": 7})
 
 
 def test_a_pair_whose_changes_are_all_dynamic_becomes_noise():
@@ -188,7 +188,7 @@ def test_a_pair_whose_changes_are_all_dynamic_becomes_noise():
     result = apply_dynamic(_analysis(_region(20, 15, 30, 10)), dyn, None, 3)
     assert result.verdict is Verdict.NOISE and result.regions[0].kind is RegionKind.DYNAMIC
     assert result.changed_pixels == 0 and result.noise_pixels["dynamic"] == 75
-    assert result.noise_pixels["antialias"] == 7 and "dynamic" in result.reason
+    assert result.noise_pixels["invisible"] == 7 and "dynamic" in result.reason
 
 
 def test_a_real_change_beside_a_dynamic_one_stays_changed():

@@ -262,7 +262,7 @@ def hostile_review(out: Path) -> Review:
                test=None, backstop_diff_image=None, backstop_status="fail", backstop_mismatch=None,
                backstop_error="<iframe src=javascript:window.__pwned=7>", mismatch_threshold=3.0,
                same_dimensions=None)
-    region = Region(Box(20, 900, 120, 50), RegionKind.COLOUR, 4000, 60.0, 0.9,
+    region = Region(Box(20, 900, 120, 50), RegionKind.COLOUR, 4000, 60.0, 0.9, significant=True,
                     why='<a href="javascript:window.__pwned=8">click</a>')
     items = [(pair, PairAnalysis(Verdict.CHANGED, "<u>changed</u>", (region,), (320, 1500), (320, 1500), 4000)),
              (err, PairAnalysis(Verdict.ERROR, "BackstopJS: <iframe src=javascript:window.__pwned=7>"))]

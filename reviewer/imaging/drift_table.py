@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 from skimage.color import deltaE_ciede2000
 
-from reviewer.imaging.pixels import srgb_to_lab
+from reviewer.imaging.colour import srgb_to_lab
 
 BIN_BITS = 5  # 32 bins per channel: bins of 8 x 8 x 8 colours
 K_MAX = 2  # tables for changes of at most 1 and at most 2 levels per channel

@@ -1,8 +1,17 @@
-"""Group differing pixels into regions and say what kind of change each region is."""
+"""Stage 3: form regions, the areas a person would look at as one change.
+
+Candidate pixels (candidates.py) closer than `merge_distance_px` are one candidate region: the
+glyphs of a changed word, the edges of a re-rasterised paragraph, the pixels of a re-encoded
+photo. Each is judged as a whole (judge.py). Pixels that are all drift or ignored form the
+discounted regions shown when a pair has nothing else to show (`exact_noise_regions`),
+computed from per-cluster sums a chunk of rows at a time, without coordinate lists.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -12,22 +21,44 @@ import numpy as np
 # of each paying ~60 ms and its memory on its first pair.
 import skimage.morphology  # noqa: F401
 from numpy.typing import NDArray
-from scipy import ndimage
-from scipy.fft import fftn, ifftn
 from skimage.measure import label
-from skimage.metrics import structural_similarity
-from skimage.registration import phase_cross_correlation
 
-from reviewer.model import Box, RegionKind
+from reviewer.imaging.candidates import (
+    CANDIDATE,
+    CLASS_NAMES,
+    MIN_SAMPLE,
+    N_CLASSES,
+    SAMPLE_STRIDE,
+    Scan,
+    cell_index,
+    colour_difference,
+    differing_pixels_in_rows,
+    gather,
+)
+from reviewer.model import Box, Region, RegionKind
 
 Img = NDArray[np.uint8]
 Idx = NDArray[np.intp]
 Ints = NDArray[np.signedinteger[Any]]  # coordinates: intp, or int32 where lists are long
 T = TypeVar("T")
 
-SUBPIXEL_GAIN = 0.2  # share of the difference a sub-pixel move must explain
-SUBPIXEL_INK = 0.03  # largest change of total ink for a region that only moved
-SHIFT_EXPLAINED = 0.97  # share of differing pixels a whole-pixel move must explain
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate region of a segment: its box and its pixels (segment coordinates)."""
+
+    box: Box
+    ys: Ints
+    xs: Ints
+    delta_e: NDArray[np.float32]  # the pixels' own colour differences (CIEDE2000, unblurred)
+
+
+def candidate_regions(scan: Scan, shape: tuple[int, int], merge_px: int) -> list[Candidate]:
+    """The scan's candidate pixels grouped into regions, top to bottom."""
+    out = []
+    for box, idx in group_pixels(scan.cand_ys, scan.cand_xs, shape, merge_px):
+        out.append(Candidate(box, scan.cand_ys[idx], scan.cand_xs[idx], scan.delta_e[scan.cand_pos[idx]]))
+    return out
 
 
 def group_pixels(ys: Ints, xs: Ints, shape: tuple[int, int], merge_px: int) -> list[tuple[Box, Idx]]:
@@ -102,308 +133,158 @@ def crop(img: Img, box: Box) -> Img:
     return img[box.y : box.y2, box.x : box.x2]
 
 
-def grey(img: Img) -> NDArray[np.float64]:
-    c = img.astype(np.float64)
-    return c[..., 0] * 0.299 + c[..., 1] * 0.587 + c[..., 2] * 0.114
+_EXACT_KIND = {"drift": RegionKind.DRIFT, "ignored": RegionKind.IGNORED}
 
 
-# Crops larger than this many pixels are measured a band of rows at a time, so a region as
-# large as the page needs a few MB of temporaries, not ~150 bytes per pixel of it.
-STRIP_PIXELS = 1 << 18
+def exact_noise_regions(a: Img, b: Img, scan: Scan, t0: int, cell: int, drift_delta_e: float) -> list[Region]:
+    """Where the differences discounted by the exact rules are (drift, ignored), so a reviewer
+    can check the call: clusters of differing pixels (grouped as group_pixels would) that hold
+    no candidate pixel. Clusters with candidates are the candidate regions' business.
 
-
-def region_ssim(a: Img, b: Img) -> float | None:
-    """SSIM of two same-shape crops on luminance; None when the crop is too thin for a window."""
-    side = min(a.shape[0], a.shape[1])
-    if side < 3:
-        return None
-    win = min(7, side if side % 2 else side - 1)
-    if a.shape[0] * a.shape[1] <= STRIP_PIXELS:
-        value = structural_similarity(grey(a), grey(b), win_size=win, data_range=255.0)
-    else:
-        value = _ssim_in_strips(a, b, win)
-    return round(float(value), 4)
-
-
-def _ssim_in_strips(a: Img, b: Img, win: int) -> float:
-    """scikit-image's mean SSIM (uniform window, sample covariance), computed on bands of rows.
-
-    The mean runs over the pixels at least win//2 from the crop's edges, and each of those
-    only sees its window, so bands of rows with win//2 rows of context above and below give
-    the same local values (to floating-point rounding) without whole-crop temporaries.
+    Computed from per-cluster sums a chunk of rows at a time instead of from coordinate lists:
+    a page that drifted all over has millions of differing pixels.
     """
-    pad = (win - 1) // 2
-    h, w = a.shape[:2]
-    rows = max(1, STRIP_PIXELS // w)
-    total, count = 0.0, 0
-    for y0 in range(pad, h - pad, rows):
-        y1 = min(h - pad, y0 + rows)
-        ga, gb = grey(a[y0 - pad : y1 + pad]), grey(b[y0 - pad : y1 + pad])
-        s = _ssim_map(ga, gb, win)[pad : pad + (y1 - y0), pad : w - pad]
-        total += float(s.sum(dtype=np.float64))
-        count += s.size
-    return total / count
-
-
-def _ssim_map(x: NDArray[np.float64], y: NDArray[np.float64], win: int) -> NDArray[np.float64]:
-    """The local SSIM map exactly as skimage.metrics.structural_similarity computes it for
-    uniform windows, sample covariance, K1 = 0.01, K2 = 0.03 and data_range = 255."""
-    np_ = win**2
-    cov_norm = np_ / (np_ - 1)
-    ux = ndimage.uniform_filter(x, size=win)
-    uy = ndimage.uniform_filter(y, size=win)
-    uxx = ndimage.uniform_filter(x * x, size=win)
-    uyy = ndimage.uniform_filter(y * y, size=win)
-    uxy = ndimage.uniform_filter(x * y, size=win)
-    vx = cov_norm * (uxx - ux * ux)
-    vy = cov_norm * (uyy - uy * uy)
-    vxy = cov_norm * (uxy - ux * uy)
-    c1, c2 = (0.01 * 255.0) ** 2, (0.03 * 255.0) ** 2
-    a1, a2, b1, b2 = 2 * ux * uy + c1, 2 * vxy + c2, ux**2 + uy**2 + c1, vx + vy + c2
-    return (a1 * a2) / (b1 * b2)
-
-
-def _jump(d: NDArray[np.int16]) -> NDArray[np.bool_]:
-    """Any channel of a (..., 3) absolute difference above 40 (3 compares: a max over the short
-    last axis is several times slower)."""
-    out = d[..., 0] > 40
-    out |= d[..., 1] > 40
-    out |= d[..., 2] > 40
+    nc = N_CLASSES
+    cell = max(1, cell)
+    labels = label(scan.occupied, connectivity=2)
+    nl = int(labels.max()) + 1
+    big = np.iinfo(np.int64).max
+    count = np.zeros(nl, dtype=np.int64)
+    ymin, ymax = np.full(nl, big, dtype=np.int64), np.full(nl, -1, dtype=np.int64)
+    xmin, xmax = np.full(nl, big, dtype=np.int64), np.full(nl, -1, dtype=np.int64)
+    per_class = np.zeros(nl * nc, dtype=np.int64)
+    first = np.full(nl * nc, big, dtype=np.int64)  # first position of each class in each cluster
+    parts: list[list[NDArray[np.float32]]] = [[] for _ in range(nl)]
+    # The values at every SAMPLE_STRIDE-th scan position (always computed: see pixel_delta_e).
+    sample: list[list[NDArray[np.float32]]] = [[] for _ in range(nl)]
+    for chunk, start, stop in scan.chunks:
+        ys, xs = differing_pixels_in_rows(a, b, chunk)
+        lab = labels.reshape(-1)[cell_index(ys, xs, cell, labels.shape[1])].astype(np.intp)
+        de = scan.delta_e[start:stop]
+        cls = scan.cls[start:stop]
+        lo, hi = int(lab.min()), int(lab.max())
+        if lo == hi:
+            # One cluster (a page that drifted all over is one): scalar updates instead of
+            # scattered ones. ys ascends (row-major order), so its ends are its extremes.
+            count[lo] += ys.size
+            ymin[lo], ymax[lo] = min(ymin[lo], int(ys[0])), max(ymax[lo], int(ys[-1]))
+            xmin[lo], xmax[lo] = min(xmin[lo], int(xs.min())), max(xmax[lo], int(xs.max()))
+            in_chunk = np.bincount(cls, minlength=nc)[:nc]
+            per_class[lo * nc : lo * nc + nc] += in_chunk
+            for present in np.flatnonzero(in_chunk).tolist():
+                k = lo * nc + present
+                first[k] = min(int(first[k]), start + int(np.argmax(cls == present)))
+            parts[lo].append(de)
+            sample[lo].append(de[(-start) % SAMPLE_STRIDE :: SAMPLE_STRIDE])
+        else:
+            count += np.bincount(lab, minlength=nl)
+            np.minimum.at(ymin, lab, ys)
+            np.maximum.at(ymax, lab, ys)
+            np.minimum.at(xmin, lab, xs)
+            np.maximum.at(xmax, lab, xs)
+            key = lab * nc + cls
+            per_class += np.bincount(key, minlength=nl * nc)
+            np.minimum.at(first, key, np.arange(start, stop, dtype=np.int64))
+            order = np.argsort(lab.astype(np.uint16) if hi < 1 << 16 else lab, kind="stable")
+            bounds = np.flatnonzero(np.diff(lab[order])) + 1
+            for group in np.split(order, bounds):
+                parts[int(lab[group[0]])].append(de[group])
+                sample[int(lab[group[0]])].append(de[group[(start + group) % SAMPLE_STRIDE == 0]])
+    clusters = [(Box(int(xmin[k]), int(ymin[k]), int(xmax[k] - xmin[k] + 1), int(ymax[k] - ymin[k] + 1)), [k])
+                for k in range(1, nl)]
+    merged = sorted(merge_overlapping(clusters, lambda p, q: p + q), key=lambda item: (item[0].y, item[0].x))
+    out: list[Region] = []
+    region_of = np.full(nl, -1, dtype=np.intp)  # cluster -> its region in `out`
+    exact: list[int] = []  # small regions whose contrast needs values the drift bound left unknown
+    for box, members in merged:
+        if any(per_class[k * nc + CANDIDATE] for k in members):
+            continue
+        # Class counts in the order each class first appears among the group's pixels (the
+        # clusters' pixels in merge order): Counter keeps that order for its ties.
+        seen: dict[int, int] = {}
+        for k in members:
+            for c in sorted(range(nc), key=lambda c: first[k * nc + c]):
+                if per_class[k * nc + c] and c not in seen:
+                    seen[c] = 0
+        for c in seen:
+            seen[c] = int(sum(per_class[k * nc + c] for k in members))
+        classes = Counter({CLASS_NAMES[c]: n for c, n in seen.items()})
+        kind = _EXACT_KIND[classes.most_common(1)[0][0]]
+        pixels = int(sum(count[k] for k in members))
+        if pixels == scan.n:
+            # Every differing pixel (a page that drifted all over): the scan's own array, no
+            # copy. This is its last use, so the percentile may reorder it in place (it is the
+            # only region, and a region with unknown values never takes the in-place path).
+            values, in_place = scan.delta_e, True
+        else:
+            parts_of = [v for k in members for v in parts[k]]
+            values = parts_of[0] if len(parts_of) == 1 else np.concatenate(parts_of)
+            in_place = len(parts_of) > 1  # a fresh concatenation is ours to reorder
+        contrast = 0.0
+        if values.size and float(values.min()) < 0 and not _percentile_above(values, drift_delta_e):
+            # Values the drift bound left unknown decide the percentile.
+            if pixels >= SAMPLE_STRIDE * MIN_SAMPLE:
+                contrast = round(float(np.percentile(np.concatenate([v for k in members for v in sample[k]]), 95)), 2)
+            else:
+                exact.append(len(out))
+        else:
+            contrast = round(float(np.percentile(values, 95, overwrite_input=in_place)), 2)
+        out.append(Region(
+            box=Box(box.x, box.y + t0, box.w, box.h), kind=kind, pixels=pixels, contrast=contrast,
+            ssim=None, significant=False, why=_exact_why(classes, drift_delta_e),
+        ))
+        region_of[members] = len(out) - 1
+    if exact:
+        spans = [(r.box.y - t0, r.box.y2 - t0) for r in out]
+        found = _exact_contrasts(a, b, scan, labels, cell, region_of, spans, exact)
+        out = [replace(r, contrast=found[i]) if i in found else r for i, r in enumerate(out)]
     return out
 
 
-def edges(img: Img) -> NDArray[np.bool_]:
-    """Where the colour jumps between neighbours: the outline of text, boxes and images."""
-    return _edges_rows(img, 0, img.shape[0])
+def _exact_why(classes: Counter[str], drift_delta_e: float) -> str:
+    parts = []
+    for name, n in classes.most_common():
+        if name == "drift":
+            parts.append(f"{n:,} px of colour drift below ΔE {drift_delta_e:g}, invisible")
+        else:
+            parts.append(f"{n:,} px inside an ignore region")
+    return "; ".join(parts)
 
 
-def _edges_rows(img: Img, r0: int, r1: int) -> NDArray[np.bool_]:
-    """edges(img)[r0:r1], reading one row below the band for the vertical jumps."""
-    h = img.shape[0]
-    c = img[r0 : min(h, r1 + 1)].astype(np.int16)
-    n = r1 - r0
-    e = np.zeros((n, img.shape[1]), dtype=bool)
-    e[:, :-1] |= _jump(np.abs(c[:n, 1:] - c[:n, :-1]))
-    k = min(r1, h - 1) - r0  # rows of the band that have a row below them
-    if k > 0:
-        e[:k] |= _jump(np.abs(c[1 : k + 1] - c[:k]))
-    return e
+def _percentile_above(values: NDArray[np.float32], threshold: float) -> bool:
+    """True when the 95th percentile of `values` (numpy's linear interpolation between the two
+    order statistics around rank 0.95 (n - 1)) falls among the values at or above `threshold`:
+    it then does not depend on the values below it, such as the unknown ones (all below)."""
+    below = int(np.count_nonzero(values < threshold))
+    return int(np.floor(0.95 * (values.size - 1))) >= below
 
 
-def same_structure(a: Img, b: Img) -> bool:
-    """True when both crops have their edges in the same places (IoU >= 0.6).
-
-    A recoloured button keeps its outline and its text; new text or a hidden block does not.
-    """
-    h, w = a.shape[:2]
-    rows = max(1, STRIP_PIXELS // max(w, 1))
-    union = both = 0
-    for r0 in range(0, h, rows):
-        r1 = min(h, r0 + rows)
-        ea, eb = _edges_rows(a, r0, r1), _edges_rows(b, r0, r1)
-        union += int((ea | eb).sum())
-        both += int((ea & eb).sum())
-    if union == 0:
-        return True
-    return both / union >= 0.6
-
-
-def _quantise(colours: Img) -> NDArray[np.int32]:
-    c = (colours.reshape(-1, 3) >> 4).astype(np.int32)
-    return (c[:, 0] << 8) | (c[:, 1] << 4) | c[:, 2]
-
-
-def new_colours(ref_crop: Img, test_pixels: Img) -> bool:
-    """True when most changed pixels take colours the reference region did not have.
-
-    Tells a recolour (green button turned red) from new content drawn in the same palette
-    (a clock's digits, a changed word): both keep their outlines, only one brings new colours.
-    """
-    palette = np.zeros(1 << 12, dtype=bool)  # quantised colours have 12 bits
-    rows = max(1, STRIP_PIXELS // max(ref_crop.shape[1], 1))
-    for r0 in range(0, ref_crop.shape[0], rows):
-        palette[_quantise(ref_crop[r0 : r0 + rows])] = True
-    flat = test_pixels.reshape(-1, 3)
-    fresh = 0
-    for i in range(0, flat.shape[0], STRIP_PIXELS):
-        fresh += int(np.count_nonzero(~palette[_quantise(flat[i : i + STRIP_PIXELS])]))
-    return flat.shape[0] > 0 and fresh / flat.shape[0] >= 0.5
-
-
-def find_shift(
-    ref: Img, test: Img, ys: Ints, xs: Ints, max_shift: int
-) -> tuple[int, int] | None:
-    """The whole-pixel move (dy, dx) that explains the region's differing test pixels.
-
-    Tries every offset up to `max_shift` on the differing pixels only: if SHIFT_EXPLAINED of them
-    equal the reference pixel at that offset (and the offset is not zero), the content moved.
-    Below that share something else changed too (a word that reflowed its line is content).
-
-    An offset is first tried on a sample of the pixels: when the sample alone already holds
-    more misses than the whole region may have, the offset cannot reach SHIFT_EXPLAINED and is
-    not scored further. That changes nothing in the answer (only an offset that reaches it can
-    be returned) and makes a region that did not move cost a few sampled look-ups per offset.
-    """
-    if ys.size == 0 or max_shift <= 0:
-        return None
-    if ys.size > 20_000:
-        step = ys.size // 20_000 + 1
-        ys, xs = ys[::step], xs[::step]
-    n = ys.size
-    target = test[ys, xs].astype(np.int16)
-    window = _Window(ref, ys, xs, max_shift)
-    offsets = [(dy, dx) for dy in range(-max_shift, max_shift + 1) for dx in range(-max_shift, max_shift + 1)
-               if dy or dx]
-    # Every offset at once on a sample (all pixels when there are few): counts of matches. The
-    # sample is large enough that an offset missing a quarter of the pixels shows more misses
-    # in it than the whole region may have.
-    allowed = n - _least_matches(n)  # misses an offset may have and still explain the region
-    stride = -(-n // min(n, 4 * allowed + 64))
-    sample = np.arange(0, n, stride)
-    hits = np.zeros(len(offsets), dtype=np.int64)
-    for g in range(0, len(offsets), 48):  # 48 offsets at a time: a few MB of temporaries
-        dys = np.array([o[0] for o in offsets[g : g + 48]])[:, None]
-        dxs = np.array([o[1] for o in offsets[g : g + 48]])[:, None]
-        hits[g : g + 48] = np.count_nonzero(window.matches(sample, target[sample][None, :], dys, dxs), axis=1)
-    misses = sample.size - hits
-    if stride == 1:  # the sample was every pixel: exact scores
-        scores = {k: int(hits[k]) / n for k in range(len(offsets))}
-    else:
-        # Score the offsets that can still reach SHIFT_EXPLAINED, most promising first; skip
-        # one whose best possible score (no misses outside the sample) is below the best so
-        # far: it can be neither the answer nor tie with it.
-        scores = {}
-        top = -1.0
-        for k in sorted(np.flatnonzero(misses <= allowed).tolist(), key=lambda k: (int(misses[k]), k)):
-            if (n - int(misses[k])) / n < top:
-                continue
-            dy, dx = offsets[k]
-            scores[k] = int(np.count_nonzero(window.matches(None, target, dy, dx))) / n
-            top = max(top, scores[k])
-    best: tuple[float, int, int] = (0.0, 0, 0)
-    for k, (dy, dx) in enumerate(offsets):  # the original scan order decides ties
-        score = scores.get(k)
-        if score is None:
+def _exact_contrasts(a: Img, b: Img, scan: Scan, labels: NDArray[np.int32], cell: int, region_of: NDArray[np.intp],
+                     spans: list[tuple[int, int]], wanted: list[int]) -> dict[int, float]:
+    """The contrast of regions with fewer than SAMPLE_STRIDE * MIN_SAMPLE pixels whose values
+    the drift bound left unknown: computed for all their pixels, reading only their rows."""
+    n = len(spans)
+    take = np.zeros(n + 1, dtype=bool)  # slot n: clusters of no wanted region
+    take[wanted] = True
+    region_of = np.where(region_of < 0, n, region_of)
+    rows = [spans[r] for r in wanted]
+    values: dict[int, list[NDArray[np.float32]]] = {r: [] for r in wanted}
+    for chunk, start, stop in scan.chunks:
+        if not any(y0 <= int(chunk[-1]) and int(chunk[0]) < y1 for y0, y1 in rows):
             continue
-        if score > best[0] or (score == best[0] and abs(dy) + abs(dx) < abs(best[1]) + abs(best[2])):
-            best = (score, dy, dx)
-    return (best[1], best[2]) if best[0] >= SHIFT_EXPLAINED else None
+        ys, xs = differing_pixels_in_rows(a, b, chunk)
+        reg = region_of[labels.reshape(-1)[cell_index(ys, xs, cell, labels.shape[1])]]
+        pick = np.flatnonzero(take[reg])
+        if pick.size == 0:
+            continue
+        de = scan.delta_e[start:stop][pick]
+        unknown = np.flatnonzero(de < 0)
+        if unknown.size:
+            at = pick[unknown]
+            de[unknown] = colour_difference(gather(a, ys[at], xs[at]), gather(b, ys[at], xs[at]))
+        owner = reg[pick]
+        for r in np.unique(owner).tolist():
+            values[r].append(de[owner == r])
+    return {r: round(float(np.percentile(np.concatenate(values[r]), 95)), 2) for r in wanted}
 
 
-def _least_matches(n: int) -> int:
-    """The smallest number of matches m with m / n >= SHIFT_EXPLAINED, in float arithmetic."""
-    m = min(n, int(np.ceil(SHIFT_EXPLAINED * n)))
-    while m > 0 and (m - 1) / n >= SHIFT_EXPLAINED:
-        m -= 1
-    while m < n and m / n < SHIFT_EXPLAINED:
-        m += 1
-    return m
-
-
-class _Window:
-    """The reference around a region's pixels, as int16 and flattened, so that the reference
-    pixel (dy, dx) away from each test pixel is one gather at a fixed offset (no clipping, no
-    conversion per offset). Falls back to reading the whole reference for a region so large
-    that its window would be a big copy."""
-
-    MAX_PIXELS = 1 << 20
-
-    def __init__(self, ref: Img, ys: Ints, xs: Ints, max_shift: int) -> None:
-        self.ref, self.ys, self.xs = ref, ys, xs
-        h, w = ref.shape[:2]
-        y0, y1 = max(0, int(ys.min()) - max_shift), min(h, int(ys.max()) + max_shift + 1)
-        x0, x1 = max(0, int(xs.min()) - max_shift), min(w, int(xs.max()) + max_shift + 1)
-        self.flat: NDArray[np.int16] | None = None
-        if (y1 - y0) * (x1 - x0) <= self.MAX_PIXELS:
-            self.flat = ref[y0:y1, x0:x1].astype(np.int16).reshape(-1, 3)
-            self.cw = x1 - x0
-            self.base = (ys - y0).astype(np.intp) * self.cw + (xs - x0)
-            # every offset stays inside the image: no validity test needed
-            self.inside = (int(ys.min()) - max_shift >= 0 and int(ys.max()) + max_shift < h
-                           and int(xs.min()) - max_shift >= 0 and int(xs.max()) + max_shift < w)
-
-    def matches(self, idx: Idx | None, target: NDArray[np.int16], dy: int | Idx, dx: int | Idx) -> NDArray[np.bool_]:
-        """_matches for the pixels idx (None: all), as _matches(ref, ys[idx], xs[idx], ...)."""
-        ys = self.ys if idx is None else self.ys[idx]
-        xs = self.xs if idx is None else self.xs[idx]
-        if self.flat is None:
-            return _matches(self.ref, ys, xs, target, dy, dx)
-        base = self.base if idx is None else self.base[idx]
-        f = base - (dy * self.cw + dx)
-        if not self.inside:
-            h, w = self.ref.shape[:2]
-            ry, rx = ys - dy, xs - dx
-            valid = (ry >= 0) & (ry < h) & (rx >= 0) & (rx < w)
-            f = np.where(valid, f, 0)
-        d = np.abs(self.flat[f] - target)
-        ok = (d[..., 0] <= 16) & (d[..., 1] <= 16) & (d[..., 2] <= 16)
-        return ok if self.inside else ok & valid
-
-
-def _matches(ref: Img, ys: Ints, xs: Ints, target: NDArray[np.int16], dy: int | Idx,
-             dx: int | Idx) -> NDArray[np.bool_]:
-    """Which test pixels (colours `target` at ys, xs) equal, within 16 per channel, the
-    reference pixel (dy, dx) away. Broadcasts: offsets as a column give one row per offset."""
-    h, w = ref.shape[:2]
-    ry, rx = ys - dy, xs - dx
-    valid = (ry >= 0) & (ry < h) & (rx >= 0) & (rx < w)
-    src = ref[np.clip(ry, 0, h - 1), np.clip(rx, 0, w - 1)].astype(np.int16)
-    d = np.abs(src - target)
-    return valid & (d[..., 0] <= 16) & (d[..., 1] <= 16) & (d[..., 2] <= 16)
-
-
-def kind_of(ref: Img, test: Img, ys: Ints, xs: Ints, box: Box, max_shift: int) -> tuple[RegionKind, str]:
-    """Decide a compared region's kind from crops of both images (same coordinates)."""
-    h, w = test.shape[:2]
-    padded = pad_box(box, 2, w, h)
-    ref_crop, test_crop = crop(ref, padded), crop(test, padded)
-    if same_structure(ref_crop, test_crop) and new_colours(ref_crop, test[ys, xs]):
-        return RegionKind.COLOUR, "same outlines in both images, different colours"
-    shift = find_shift(ref, test, ys, xs, max_shift)
-    if shift is not None:
-        dy, dx = shift
-        return RegionKind.SHIFT, f"content moved by {dx:+d} px horizontally, {dy:+d} px vertically"
-    return RegionKind.CONTENT, "outlines differ: text, image or layout changed"
-
-
-def subpixel_offset(ref: Img, test: Img, max_offset: float = 1.0) -> tuple[float, float] | None:
-    """The fraction-of-a-pixel move that explains a region, or None if none does.
-
-    Edges re-rasterised at a sub-pixel offset change shades in ways no per-pixel test can
-    explain (a thin stroke's ink moves between two pixels). Over the whole region, though, the
-    test crop is the reference crop moved by less than a pixel: phase correlation (upsampled
-    to 1/20 px) estimates that move, and it counts when moving the reference by it removes at
-    least SUBPIXEL_GAIN of the difference and the ink (total darkness) is conserved within
-    SUBPIXEL_INK. Measured on Chromium text moved by 0.3 px the move removes 30-67% of the
-    difference; on a changed word the best move is several pixels, or removes nothing.
-    """
-    if min(ref.shape[0], ref.shape[1]) < 4 or ref.shape[0] * ref.shape[1] > 512 * 512:
-        return None
-    a, b = grey(ref), grey(test)
-    before = float(np.abs(a - b).mean())
-    if before == 0:
-        return None
-    ink_a, ink_b = float((255 - a).sum()), float((255 - b).sum())
-    if abs(ink_a - ink_b) > SUBPIXEL_INK * max(ink_a, ink_b, 1.0):
-        return None
-    # phase_cross_correlation(b, a) first finds the whole-pixel peak of the cross-correlation,
-    # then refines it by at most 0.75 px (upsampled region of 1.5 px at 1/20 px). A peak 2 px
-    # or more away can therefore not end within max_offset: skip the costly refinement then.
-    # The same computation as the library's first step, so the decision is the same.
-    src_freq, target_freq = fftn(b), fftn(a)
-    cc = ifftn(src_freq * target_freq.conj())
-    peak = np.unravel_index(np.argmax(np.abs(cc)), cc.shape)
-    coarse = np.stack(peak).astype(np.float64)
-    midpoint = np.array([np.trunc(n / 2) for n in cc.shape])
-    coarse[coarse > midpoint] -= np.array(cc.shape)[coarse > midpoint]
-    if float(np.abs(coarse).max()) - 0.75 > max_offset:
-        return None
-    offset, _, _ = phase_cross_correlation(src_freq, target_freq, space="fourier", upsample_factor=20,
-                                           normalization=None)
-    dy, dx = float(offset[0]), float(offset[1])
-    if max(abs(dy), abs(dx)) > max_offset or max(abs(dy), abs(dx)) < 0.05:
-        return None
-    moved = ndimage.shift(a, (dy, dx), order=1, mode="nearest")
-    inner = (slice(1, -1), slice(1, -1))
-    after = float(np.abs(moved[inner] - b[inner]).mean())
-    return (dy, dx) if after <= (1 - SUBPIXEL_GAIN) * float(np.abs(a[inner] - b[inner]).mean()) else None

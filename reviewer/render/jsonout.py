@@ -20,7 +20,7 @@ def region_dict(r: Region) -> dict[str, Any]:
     d: dict[str, Any] = {
         "x": r.box.x, "y": r.box.y, "w": r.box.w, "h": r.box.h, "kind": r.kind.value,
         "pixels": r.pixels, "contrast": r.contrast, "ssim": r.ssim, "significant": r.significant,
-        "why": r.why,
+        "visibility": r.visibility, "why": r.why,
     }
     if r.ref_y is not None:
         d["ref_y"], d["ref_h"] = r.ref_y, r.ref_h

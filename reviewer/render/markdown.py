@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reviewer.model import NOISE_KINDS, RankedPair, Review, Verdict
+from reviewer.model import RankedPair, Review, Verdict
 
 TOP = 10
 
@@ -20,7 +20,7 @@ def _cell(text: str, limit: int = 80) -> str:
 def _what(rp: RankedPair) -> str:
     kinds: dict[str, int] = {}
     for r in rp.analysis.regions:
-        if r.kind not in NOISE_KINDS:
+        if r.significant:
             kinds[r.kind.value] = kinds.get(r.kind.value, 0) + 1
     parts = [f"{n} {k}" if n > 1 else k for k, n in kinds.items()]
     return ", ".join(parts) or rp.analysis.reason
