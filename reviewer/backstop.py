@@ -157,3 +157,24 @@ def _resolve(value: Any, root: Path, base: Path, problems: list[str], what: str)
         problems.append(f"{what} image path {value!r} leads outside the report folder; refusing to read it")
         return None
     return resolved
+
+
+def verdict_text(pair: Pair, short: bool = False) -> str:
+    """BackstopJS's verdict on a pair, with the reason it gave it, in one line.
+
+    A pair BackstopJS failed although its mismatch is within the threshold failed on its size
+    difference: saying "mismatch 0.00% ≤ misMatchThreshold" there would contradict the verdict.
+    `short` keeps it to a table cell ("fail: sizes differ", "pass 0.03%").
+    """
+    status = pair.backstop_status or "?"
+    if pair.backstop_error:
+        return f"{status}: error" if short else f"{status}: {pair.backstop_error}"
+    mm, limit = pair.backstop_mismatch, pair.mismatch_threshold
+    if mm is None:
+        return status if short else f"{status} (no mismatch computed)"
+    if status == "fail" and mm <= limit and pair.same_dimensions is False:
+        return f"{status}: sizes differ" if short else \
+            f"{status}: sizes differ (mismatch {mm:.2f}% is within misMatchThreshold {limit:g}%)"
+    if short:
+        return f"{status} {mm:.2f}%"
+    return f"{status}: mismatch {mm:.2f}% {'>' if mm > limit else '≤'} misMatchThreshold {limit:g}%"

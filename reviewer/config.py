@@ -50,6 +50,12 @@ class IgnoreRegion:
         return Box(self.x, self.y, self.w, self.h)
 
 
+# The visible difference (CIEDE2000 between the two images as the eye sees them, imaging/perceive.py)
+# at which a change counts, at sensitivity 1. Calibrated on fixtures/calibration: real changes there
+# start well above it, benign differences stay well below (benchmarks/judgment.py prints both).
+VISIBLE_DELTA_E = 12.0
+
+
 @dataclass(frozen=True)
 class Settings:
     # A colour difference below this CIEDE2000 distance is invisible drift, not a change.
@@ -74,6 +80,11 @@ class Settings:
     ignore_regions: tuple[IgnoreRegion, ...] = ()
     workers: int = 0  # 0 = one per core
 
+    @property
+    def visible_threshold(self) -> float:
+        """The visible difference at which the judge counts a change."""
+        return VISIBLE_DELTA_E / self.sensitivity
+
     def first_screen(self, viewport: str) -> int:
         return self.viewport_heights.get(viewport, self.default_first_screen_px)
 
@@ -82,11 +93,13 @@ class Settings:
 
     def thresholds(self) -> dict[str, float | int | bool]:
         """The scalar settings that decide verdicts, for the outputs to show."""
-        return {
+        out: dict[str, float | int | bool] = {
             f.name: getattr(self, f.name)
             for f in fields(self)
             if f.name != "workers" and isinstance(getattr(self, f.name), bool | int | float)
         }
+        out["visible_threshold"] = round(self.visible_threshold, 3)
+        return out
 
     def digest(self) -> str:
         """Identifies the settings that change analysis results (for the result cache)."""

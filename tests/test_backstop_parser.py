@@ -219,3 +219,25 @@ def test_zip_bomb_is_refused_before_extracting(tmp_path, monkeypatch):
     with pytest.raises(SourceError, match="would expand"):
         extract_zip(archive, tmp_path / "out")
     assert not (tmp_path / "out" / "a.bin").exists()
+
+
+@pytest.mark.parametrize(("kw", "long", "short"), [
+    ({"backstop_status": "fail", "backstop_mismatch": 0.0, "mismatch_threshold": 0.1, "same_dimensions": False},
+     "fail: sizes differ (mismatch 0.00% is within misMatchThreshold 0.1%)", "fail: sizes differ"),
+    ({"backstop_status": "fail", "backstop_mismatch": 23.85, "same_dimensions": False},
+     "fail: mismatch 23.85% > misMatchThreshold 3%", "fail 23.85%"),
+    ({"backstop_status": "pass", "backstop_mismatch": 0.03, "same_dimensions": True},
+     "pass: mismatch 0.03% ≤ misMatchThreshold 3%", "pass 0.03%"),
+    ({"backstop_status": "fail", "backstop_mismatch": None, "backstop_error": "Reference file not found"},
+     "fail: Reference file not found", "fail: error"),
+])
+def test_backstops_verdict_is_said_with_its_real_reason(kw, long, short):
+    """A pair BackstopJS failed within its threshold failed on its size: never a mismatch figure
+    that contradicts the verdict."""
+    from sample_review import make_pair
+
+    from reviewer.backstop import verdict_text
+
+    pair = make_pair(0, "Home", **kw)
+    assert verdict_text(pair) == long
+    assert verdict_text(pair, short=True) == short

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from reviewer.backstop import verdict_text
 from reviewer.model import RankedPair, Review, Verdict
 
 EXIT_OK, EXIT_HOLD = 0, 3
@@ -28,10 +29,18 @@ def short_why(rp: RankedPair) -> str:
     """What a person needs in one table cell: the kinds of change, or the noise, or the error."""
     a = rp.analysis
     if a.verdict is Verdict.CHANGED:
-        kinds = Counter(r.kind.value for r in a.regions if r.significant)
-        return ", ".join(f"{n} {k}" if n > 1 else k for k, n in kinds.most_common())
+        significant = [r for r in a.regions if r.significant]
+        kinds = Counter(r.kind.value for r in significant)
+        what = ", ".join(f"{n} {k}" if n > 1 else k for k, n in kinds.most_common())
+        seen = [r for r in significant if r.visibility is not None]
+        if seen:
+            top = max(seen, key=lambda r: (r.visibility or 0.0, r.pixels))
+            what += f": visible difference {top.visibility:.0f} over {top.pixels:,} px"
+        return what
     if a.verdict is Verdict.NOISE:
-        return ", ".join(f"{k} {n:,} px" for k, n in sorted(a.noise_pixels.items(), key=lambda kv: -kv[1])[:2])
+        noise = ", ".join(f"{k} {n:,} px" for k, n in sorted(a.noise_pixels.items(), key=lambda kv: -kv[1])[:2])
+        levels = [r.visibility for r in a.regions if r.visibility is not None]
+        return f"{noise} (largest visible difference {max(levels):.1f})" if levels else noise
     return a.reason
 
 
@@ -39,7 +48,7 @@ def print_review(review: Review, out_dir: Path, console: Console, limit: int = 2
     table = Table(title=f"Report {escape(review.report.id)}: ranked pairs", box=box.SIMPLE_HEAD,
                   show_edge=False, pad_edge=False, padding=(0, 0))
     # Fixed widths and text cut by us: the table must stay readable at 80 columns (CI logs).
-    widths = {"#": 3, "verdict": 9, "pair": 22, "score": 5, "what": max(20, console.width - 57), "BackstopJS": 12}
+    widths = {"#": 3, "verdict": 9, "pair": 22, "score": 5, "what": max(20, console.width - 63), "BackstopJS": 18}
     for name, width in widths.items():
         table.add_column(name, justify="right" if name in ("#", "score") else "left", no_wrap=True,
                          min_width=width, max_width=width)
@@ -47,8 +56,7 @@ def print_review(review: Review, out_dir: Path, console: Console, limit: int = 2
     shown = [rp for rp in review.ranked if rp.analysis.verdict is not Verdict.UNCHANGED][:limit]
     for rp in shown:
         v = rp.analysis.verdict.value
-        mm = rp.pair.backstop_mismatch
-        bs = rp.pair.backstop_status + (f" {mm:.2f}%" if mm is not None else "")
+        bs = verdict_text(rp.pair, short=True)
         pair = escape(_cut(f"{rp.pair.label} [{rp.pair.viewport}]", widths["pair"]))
         score = f"{rp.score:.1f}" if v == "changed" else ""
         table.add_row(str(rp.rank), f"[{_STYLE[v]}]{v}[/]", pair, score, escape(_cut(short_why(rp), what_width)), bs)

@@ -6,8 +6,8 @@ here, with its evidence, and leaves as Regions that say `significant` or not, an
 
 A candidate region is judged by the perceptual model (perceive.py): both crops as the eye sees
 them at `pixels_per_degree`, allowing moves of up to `subpixel_tolerance_px`, compared in
-CIEDE2000. Its candidate pixels whose visible difference reaches the threshold (`VISIBLE_DELTA_E`
-divided by `sensitivity`) are significant, grouped again into the visible regions a reviewer is
+CIEDE2000. Its candidate pixels whose visible difference reaches the threshold (config's
+`VISIBLE_DELTA_E` divided by `sensitivity`) are significant, grouped again into the visible regions a reviewer is
 shown; a region with none is discounted as `invisible`, with the largest visible difference it
 had. Before that, a region that is content moved by whole pixels with nothing else changed (its
 moved reference is invisible against the test) is a `shift`, significant only when the move is
@@ -38,10 +38,6 @@ from reviewer.model import Box, Region, RegionKind
 
 Img = NDArray[np.uint8]
 
-# The visible difference (CIEDE2000 between the blurred images) at which a change counts, at
-# sensitivity 1. Calibrated on the corpus in fixtures/calibration (see its README): the real
-# changes there start well above it, the benign differences stay well below.
-VISIBLE_DELTA_E = 12.0
 # A pure move of content by this much visual angle or less is not a change worth holding a
 # release for (2 px at the default 47 px/°).
 BENIGN_MOVE_ARCMIN = 3.0
@@ -69,7 +65,7 @@ class Criteria:
         ppd = settings.pixels_per_degree
         return cls(
             viewing=Viewing(ppd, settings.subpixel_tolerance_px),
-            threshold=VISIBLE_DELTA_E / settings.sensitivity,
+            threshold=settings.visible_threshold,
             benign_move_px=math.floor(BENIGN_MOVE_ARCMIN / 60.0 * ppd),
             drift_delta_e=settings.drift_delta_e,
             merge_px=settings.merge_distance_px,

@@ -11,6 +11,7 @@ import hashlib
 import json
 from typing import Any
 
+from reviewer.backstop import verdict_text
 from reviewer.model import PairAssets, RankedPair, Region, Review
 
 SCHEMA = 1
@@ -59,6 +60,7 @@ def pair_dict(rp: RankedPair, review: Review) -> dict[str, Any]:
             "mismatch": p.backstop_mismatch,
             "threshold": p.mismatch_threshold,
             "error": p.backstop_error,
+            "why": verdict_text(p),
         },
         "images": assets_dict(review.assets.get(p.index)),
     }

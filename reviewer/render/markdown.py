@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from reviewer.backstop import verdict_text
 from reviewer.model import RankedPair, Review, Verdict
 
 TOP = 10
@@ -49,11 +50,9 @@ def render_markdown(review: Review, page_link: str | None = None) -> str:
             "|---:|---|---|---|---:|---|",
         ]
         for rp in changed[:TOP]:
-            bs = rp.pair.backstop_status
-            mm = f" {rp.pair.backstop_mismatch:.2f}%" if rp.pair.backstop_mismatch is not None else ""
             lines.append(
                 f"| {rp.rank} | {_cell(rp.pair.label, 50)} | {_cell(rp.pair.viewport, 20)} | "
-                f"{_cell(_what(rp), 60)} | {rp.score:.1f} | {bs}{mm} |"
+                f"{_cell(_what(rp), 60)} | {rp.score:.1f} | {_cell(verdict_text(rp.pair, short=True), 30)} |"
             )
         lines.append("")
     errors = [rp for rp in review.ranked if rp.analysis.verdict is Verdict.ERROR]

@@ -16,22 +16,23 @@
     ["side", "Side by side", "1"], ["swipe", "Swipe", "2"], ["onion", "Onion", "3"],
     ["blink", "Blink", "4"], ["heat", "Heat map", "5"]
   ];
-  var NOISE_KINDS = { antialias: 1, drift: 1, subpixel: 1, ignored: 1, dynamic: 1 };
   var KIND_HELP = {
-    content: "The outlines differ: text, an image or the layout changed. Visible (colour difference above the " +
-      "drift threshold), not anti-aliasing, and not explained by a sub-pixel move.",
+    content: "The outlines differ: text, an image or the layout changed, visibly (the judge's visible difference " +
+      "reaches its threshold, allowing moves of less than a pixel).",
     colour: "Same outlines in both images, visibly different colours.",
-    shift: "The same content moved by a few whole pixels.",
-    inserted: "Rows that exist only in the test image: content appeared and what follows moved down.",
+    shift: "The same content moved by whole pixels. A move of 3 arcmin or less (2 px at 47 px/°) with nothing " +
+      "else changed is discounted.",
+    inserted: "Rows that exist only in the test image: content appeared and what follows moved down. Blank rows " +
+      "at the end of the page are discounted.",
     removed: "Rows that exist only in the reference: content disappeared and what follows moved up.",
-    antialias: "Noise: anti-aliased edge pixels rendered differently (pixelmatch's detector).",
+    invisible: "Noise: pixels differ, but a person flipping between the images sees nothing (re-rasterised " +
+      "edges, re-encoded images): the visible difference stays under the threshold.",
     drift: "Noise: a colour difference below the drift threshold (CIEDE2000): nobody can see it.",
-    subpixel: "Noise: edges re-rasterised after a move of less than a pixel.",
     ignored: "Inside a configured ignore region: never counts.",
     dynamic: "Noise: this area also differs between captures of the same build (a clock, a counter, a carousel)."
   };
-  var SETTING_FOR_KIND = { drift: "drift_delta_e", subpixel: "subpixel_tolerance_px", antialias: "detect_antialiasing",
-    shift: "max_shift_px", ignored: "ignore_regions" };
+  var SETTING_FOR_KIND = { drift: "drift_delta_e", invisible: "sensitivity", content: "sensitivity",
+    colour: "sensitivity", shift: "max_shift_px", ignored: "ignore_regions" };
   var IMG_RE = /^images\/[A-Za-z0-9_\-]+(\/[A-Za-z0-9_\-.]+)*\.png$/;
 
   var data = readJSON("review-data") || { pairs: [], counts: {}, decision: { action: "hold", reasons: [] } };
@@ -90,7 +91,7 @@
   function fmt(n, d) { return n === null || n === undefined ? "–" : Number(n).toFixed(d === undefined ? 1 : d); }
   function int(n) { return n === null || n === undefined ? "–" : Number(n).toLocaleString("en"); }
   function clamp(v, lo, hi) { return Math.max(lo, Math.min(hi, v)); }
-  function significant(r) { return r.significant !== undefined ? r.significant : !NOISE_KINDS[r.kind]; }
+  function significant(r) { return r.significant === true; }
   function boxClass(r) {
     if (r.kind === "dynamic") { return "dynamic"; }
     return significant(r) ? r.kind : "noise";
@@ -204,8 +205,7 @@
       what = "unchanged";
     }
     var bs = "BackstopJS " + (p.backstop.status || "?");
-    var bsTitle = bs + (p.backstop.mismatch !== null && p.backstop.mismatch !== undefined ?
-      ": mismatch " + fmt(p.backstop.mismatch, 2) + "%, threshold " + p.backstop.threshold + "%" : "");
+    var bsTitle = "BackstopJS " + (p.backstop.why || p.backstop.status || "?");
     var missed = p.verdict === "changed" && p.backstop.status === "pass";
     var row = el("div", { class: "row " + p.verdict, role: "option", "aria-selected": "false", tabindex: "-1",
       id: "row-" + p.rank, "data-rank": p.rank, onclick: function () { select(p._i); } },
@@ -350,15 +350,8 @@
     var ours = el("div", { id: "our-verdict" }, el("div", { class: "who", text: "reviewer" }),
       el("strong", { text: p.verdict.toUpperCase() }), " — ", el("span", { class: "wrap", text: p.reason }));
     var bsText, agree = true;
-    if (bs.error) {
-      bsText = (bs.status || "fail") + ": " + bs.error;
-    } else if (bs.mismatch === null || bs.mismatch === undefined) {
-      bsText = (bs.status || "?") + " (no mismatch computed)";
-    } else {
-      var over = bs.mismatch > bs.threshold;
-      bsText = (bs.status || "?") + ": mismatch " + fmt(bs.mismatch, 2) + "% " + (over ? ">" : "≤") +
-        " misMatchThreshold " + bs.threshold + "%";
-    }
+    // The same words as review.json, summary.md and the terminal (reviewer/backstop.py).
+    bsText = bs.why || (bs.status || "?");
     var note = null;
     if (p.verdict === "changed" && bs.status === "pass") {
       agree = false;
@@ -465,8 +458,10 @@
           (r.ref_h ? " · reference rows " + r.ref_y + "–" + (r.ref_y + r.ref_h) : "") }),
         el("dt", { text: "area" }), el("dd", { text: int(r.pixels) + " px differ (" +
           (area ? Math.min(100, 100 * r.pixels / area).toFixed(0) : "–") + "% of the box)" }),
-        el("dt", { text: "contrast" }), el("dd", { text: "ΔE " + fmt(r.contrast) +
-          (r.contrast >= 50 ? " (strong)" : r.contrast >= 10 ? " (clear)" : r.contrast >= 2.3 ? " (faint)" : " (invisible)") }),
+        el("dt", { text: "visible" }), el("dd", { text: r.visibility === null || r.visibility === undefined ?
+          "not measured (decided by the rule below)" : "difference " + fmt(r.visibility) +
+          (data.settings && data.settings.visible_threshold ? " (counts from " + data.settings.visible_threshold + ")" : "") }),
+        el("dt", { text: "contrast" }), el("dd", { text: "ΔE " + fmt(r.contrast) + " per pixel, before the eye's blur" }),
         el("dt", { text: "SSIM" }), el("dd", { text: r.ssim === null || r.ssim === undefined ? "–" :
           fmt(r.ssim, 3) + " (1 = same structure)" }),
         el("dt", { text: "decided" }), el("dd", { class: "wrap", text: r.why || "–" }),

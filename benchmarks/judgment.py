@@ -1,0 +1,289 @@
+"""Judgment figures: what the judge decides on the calibration corpus, beside BackstopJS.
+
+    .venv/bin/python benchmarks/judgment.py                      # the judge as shipped
+    .venv/bin/python benchmarks/judgment.py --measures           # and the measures compared
+    .venv/bin/python benchmarks/judgment.py --json out.json
+
+The corpus (fixtures/calibration) is a real BackstopJS report of real third-party pages with a
+label per pair (benign or real), split by page into a `tune` half and a `holdout` half. For each
+split this prints: real changes caught, benign pairs flagged, the margin between the weakest real
+change and the strongest benign difference as the judge sees them (its visible difference, in
+units of its threshold), real changes located by a region box, and BackstopJS's own verdicts on
+the same pairs at Planet 4's misMatchThreshold (3) and at its default (0.1).
+
+`--measures` scores every candidate region with each perceptual measure the judge could use
+(ꟻLIP, needs `pip install flip-evaluator`; spatial CIELAB without and with the move allowance;
+each at two viewing distances), picks each measure's best threshold on the tune half, and
+reports how that threshold does on the holdout half, with the time each measure took.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from reviewer import analyze  # noqa: E402
+from reviewer.config import Settings  # noqa: E402
+from reviewer.imaging.align import align_rows, realign_same_height  # noqa: E402
+from reviewer.imaging.candidates import differing_rows, scan_segment  # noqa: E402
+from reviewer.imaging.decode import load_rgb  # noqa: E402
+from reviewer.imaging.perceive import Viewing, reach, visible_difference  # noqa: E402
+from reviewer.imaging.regions import candidate_regions, crop, pad_box  # noqa: E402
+from reviewer.model import Box, Pair  # noqa: E402
+from reviewer.sources.local import load_report  # noqa: E402
+
+CORPUS = ROOT / "fixtures" / "calibration"
+
+
+@dataclass
+class Row:
+    """One labelled pair and what each judge made of it."""
+
+    file: str
+    label: str  # benign | real
+    variant: str
+    split: str
+    box: tuple[int, int, int, int] | None
+    verdict: str = ""
+    strength: float | None = None  # largest visible difference of the pair, in threshold units
+    located: bool | None = None
+    backstop3: bool | None = None  # True: BackstopJS failed the pair at misMatchThreshold 3
+    backstop01: bool | None = None
+    size_only: bool = False  # BackstopJS failed it only because the sizes differ
+    scores: dict[str, float] = field(default_factory=dict)  # measure -> pair score
+    why: str = ""
+
+
+def load_labels(corpus: Path) -> dict[str, dict[str, object]]:
+    data: dict[str, dict[str, object]] = json.loads((corpus / "labels.json").read_text())
+    return data
+
+
+def backstop_fails(pair: Pair, threshold: float) -> bool | None:
+    """BackstopJS's verdict at `threshold`: misMatchPercentage above it, or a size difference
+    (which BackstopJS 6 fails whatever the threshold when it cannot compare the images whole)."""
+    if pair.backstop_error:
+        return True
+    if pair.backstop_mismatch is None:
+        return None
+    return pair.backstop_mismatch > threshold or pair.same_dimensions is False
+
+
+def _overlaps(a: Box, b: tuple[int, int, int, int]) -> bool:
+    x, y, w, h = b
+    return a.x < x + w and x < a.x2 and a.y < y + h and y < a.y2
+
+
+def judge_rows(corpus: Path, settings: Settings) -> list[Row]:
+    """Run the shipped analysis on the corpus report and fill one Row per labelled pair."""
+    labels = load_labels(corpus)
+    threshold = settings.visible_threshold
+    with tempfile.TemporaryDirectory() as tmp:
+        review, _out = analyze.run(corpus / "report" / "backstop_data", Path(tmp) / "out", settings,
+                                   use_cache=False)
+    rows = []
+    for rp in sorted(review.ranked, key=lambda r: r.pair.index):
+        info = labels.get(rp.pair.file)
+        if info is None:
+            continue
+        box = tuple(info["box"]) if info.get("box") else None  # type: ignore[arg-type]
+        row = Row(rp.pair.file, str(info["label"]), str(info["variant"]), str(info["split"]),
+                  box)  # type: ignore[arg-type]
+        a = rp.analysis
+        row.verdict, row.why = a.verdict.value, a.reason
+        measured = [r.visibility for r in a.regions if r.visibility is not None]
+        row.strength = max(measured) / threshold if measured else None
+        if row.label == "real" and row.box is not None:
+            row.located = any(r.significant and _overlaps(r.box, row.box) for r in a.regions)
+        row.backstop3 = backstop_fails(rp.pair, 3.0)
+        row.backstop01 = backstop_fails(rp.pair, 0.1)
+        row.size_only = bool(rp.pair.same_dimensions is False and (rp.pair.backstop_mismatch or 0) <= 3.0)
+        rows.append(row)
+    return rows
+
+
+def summary(rows: list[Row]) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    for split in ("tune", "holdout", "all"):
+        sel = [r for r in rows if split == "all" or r.split == split]
+        real = [r for r in sel if r.label == "real"]
+        benign = [r for r in sel if r.label == "benign"]
+        weakest = min((r.strength for r in real if r.strength is not None and r.verdict == "changed"), default=None)
+        strongest = max((r.strength for r in benign if r.strength is not None), default=None)
+        out[split] = {
+            "real": len(real), "benign": len(benign),
+            "caught": sum(r.verdict == "changed" for r in real),
+            "flagged": sum(r.verdict == "changed" for r in benign),
+            "located": sum(bool(r.located) for r in real if r.box is not None),
+            "with_box": sum(r.box is not None for r in real),
+            "weakest_real": weakest, "strongest_benign": strongest,
+            "margin": (weakest / strongest) if weakest and strongest else None,
+            "backstop3_caught": sum(bool(r.backstop3) for r in real),
+            "backstop3_flagged": sum(bool(r.backstop3) for r in benign),
+            "backstop01_caught": sum(bool(r.backstop01) for r in real),
+            "backstop01_flagged": sum(bool(r.backstop01) for r in benign),
+            "flagged_files": [f"{r.file} ({r.variant})" for r in benign if r.verdict == "changed"],
+            "missed_files": [f"{r.file} ({r.variant})" for r in real if r.verdict != "changed"],
+        }
+    return out
+
+
+# -- comparing measures -------------------------------------------------------------------------
+
+Measure = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+
+
+def scielab(ppd: float, tolerance: int) -> tuple[Measure, int]:
+    viewing = Viewing(ppd, tolerance)
+
+    def measure(a: np.ndarray, b: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        return visible_difference(a, b, viewing, ys, xs)
+
+    return measure, reach(viewing)
+
+
+def flip(ppd: float, tolerance: int) -> tuple[Measure, int]:
+    import flip_evaluator
+
+    def one(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        err, _, _ = flip_evaluator.evaluate(a.astype(np.float32) / 255, b.astype(np.float32) / 255, "LDR",
+                                            applyMagma=False, computeMeanError=False, parameters={"ppd": ppd})
+        out: np.ndarray = err[..., 0]
+        return out
+
+    def measure(a: np.ndarray, b: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+        best = one(a, b)
+        if tolerance:  # the same allowance of moves: the least error over whole-pixel moves
+            pad = np.pad(a, ((1, 1), (1, 1), (0, 0)), mode="edge")
+            h, w = a.shape[:2]
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    if dy or dx:
+                        moved = np.ascontiguousarray(pad[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w])
+                        best = np.minimum(best, one(moved, b))
+        return best[ys, xs]
+
+    return measure, 16
+
+
+def region_scores(ref: np.ndarray, test: np.ndarray, settings: Settings,
+                  measures: dict[str, tuple[Measure, int]], seconds: dict[str, float]) -> dict[str, float]:
+    """The pair score of each measure: its largest value at any candidate pixel."""
+    w = min(ref.shape[1], test.shape[1])
+    ref, test = ref[:, :w], test[:, :w]
+    rows = differing_rows(ref, test) if ref.shape == test.shape else None
+    segments = (realign_same_height(ref, test, rows) if rows is not None else None) or align_rows(ref, test)
+    best = dict.fromkeys(measures, 0.0)
+    for seg in segments:
+        if seg.kind in ("inserted", "removed"):
+            continue
+        a, b = ref[seg.r0 : seg.r1], test[seg.t0 : seg.t1]
+        scan = scan_segment(a, b, differing_rows(a, b), settings.drift_delta_e, (), settings.merge_distance_px)
+        for cand in candidate_regions(scan, (b.shape[0], b.shape[1]), settings.merge_distance_px):
+            for name, (measure, margin) in measures.items():
+                box = pad_box(cand.box, margin, b.shape[1], b.shape[0])
+                started = time.perf_counter()
+                values = measure(crop(a, box), crop(b, box), cand.ys - box.y, cand.xs - box.x)
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+                best[name] = max(best[name], float(values.max()) if values.size else 0.0)
+    return best
+
+
+def compare_measures(corpus: Path, rows: list[Row], settings: Settings) -> dict[str, dict[str, object]]:
+    measures: dict[str, tuple[Measure, int]] = {}
+    for ppd in (47.0, 67.0):
+        measures[f"S-CIELAB {ppd:g} px/°, no move allowance"] = scielab(ppd, 0)
+        measures[f"S-CIELAB {ppd:g} px/°, moves ≤ 1 px"] = scielab(ppd, 1)
+        try:
+            measures[f"FLIP {ppd:g} px/°"] = flip(ppd, 0)
+            measures[f"FLIP {ppd:g} px/°, moves ≤ 1 px"] = flip(ppd, 1)
+        except ImportError:
+            pass
+    report = load_report(corpus / "report" / "backstop_data")
+    by_file = {p.file: p for p in report.pairs}
+    seconds: dict[str, float] = {}
+    for row in rows:
+        pair = by_file[row.file]
+        if pair.reference is None or pair.test is None or not pair.reference.is_file():
+            continue
+        row.scores = region_scores(load_rgb(pair.reference), load_rgb(pair.test), settings, measures, seconds)
+    out = {}
+    for name in measures:
+        out[name] = evaluate_measure([r for r in rows if name in r.scores], name)
+        out[name]["seconds"] = round(seconds.get(name, 0.0), 2)
+    return out
+
+
+def evaluate_measure(rows: list[Row], name: str) -> dict[str, object]:
+    """Pick the threshold on the tune half (midway, in log scale, between the strongest benign
+    score and the weakest real score above it that keeps every real pair), apply it to the
+    holdout half. Pairs whose verdict does not come from a measure (bands only) are left out:
+    they have no candidate region (score 0)."""
+    def scored(split: str, label: str) -> list[float]:
+        return [r.scores[name] for r in rows if r.split == split and r.label == label and r.scores[name] > 0]
+
+    real_t, benign_t = scored("tune", "real"), scored("tune", "benign")
+    lo = max(benign_t, default=0.0)
+    hi = min(real_t, default=lo * 2 or 1.0)
+    threshold = math.sqrt(max(lo, 1e-6) * hi) if hi > lo else hi
+    result: dict[str, object] = {"threshold": round(threshold, 3),
+                                 "tune_margin": round(hi / lo, 2) if lo else None}
+    for split in ("tune", "holdout"):
+        real, benign = scored(split, "real"), scored(split, "benign")
+        result[split] = {
+            "caught": sum(v >= threshold for v in real), "real": len(real),
+            "flagged": sum(v >= threshold for v in benign), "benign": len(benign),
+            "margin": round(min(real) / max(benign), 2) if real and benign else None,
+        }
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", type=Path, default=CORPUS)
+    ap.add_argument("--measures", action="store_true", help="also compare the candidate perceptual measures")
+    ap.add_argument("--json", type=Path, help="write the figures as JSON")
+    args = ap.parse_args(argv)
+    settings = Settings(workers=2)
+    rows = judge_rows(args.corpus, settings)
+    figures: dict[str, object] = {"judge": summary(rows)}
+    for split, s in figures["judge"].items():  # type: ignore[union-attr]
+        print(f"{split:8s} real {s['caught']}/{s['real']} caught ({s['located']}/{s['with_box']} located), "
+              f"benign {s['flagged']}/{s['benign']} flagged, margin {_fmt(s['margin'])} "
+              f"(weakest real {_fmt(s['weakest_real'])}, strongest benign {_fmt(s['strongest_benign'])} x threshold); "
+              f"BackstopJS@3 {s['backstop3_caught']}/{s['real']} caught "
+              f"{s['backstop3_flagged']}/{s['benign']} flagged; "
+              f"@0.1 {s['backstop01_caught']}/{s['real']} caught {s['backstop01_flagged']}/{s['benign']} flagged")
+        for f in s["flagged_files"]:
+            print(f"    flagged: {f}")
+        for f in s["missed_files"]:
+            print(f"    missed:  {f}")
+    if args.measures:
+        figures["measures"] = compare_measures(args.corpus, rows, settings)
+        for name, m in figures["measures"].items():  # type: ignore[union-attr]
+            print(f"{name:40s} threshold {m['threshold']:<8} tune {m['tune']} holdout {m['holdout']} "
+                  f"{m['seconds']} s")
+    figures["rows"] = [r.__dict__ for r in rows]
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1, default=str))
+    return 0
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.2f}" if isinstance(v, float) else "-"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
