@@ -41,6 +41,9 @@ F32 = NDArray[np.float32]
 # Poirson & Wandell's opponent space from CIE XYZ (rows: luminance, red-green, blue-yellow).
 XYZ_TO_OPPONENT = np.array([[0.279, 0.72, -0.107], [-0.449, 0.29, -0.077], [0.086, -0.59, 0.501]])
 OPPONENT_TO_XYZ = np.linalg.inv(XYZ_TO_OPPONENT)
+# Opponent (row vectors) to XYZ relative to the D65 white, float32: what to_lab multiplies by.
+_OPPONENT_TO_XYZ_T = np.ascontiguousarray((OPPONENT_TO_XYZ / np.array([0.95047, 1.0, 1.08883])[:, None]).T,
+                                          dtype=np.float32)
 RGB_TO_OPPONENT = (XYZ_TO_OPPONENT @ xyz_from_rgb).astype(np.float32)
 
 # Zhang & Wandell's separable S-CIELAB filters: per opponent channel, (spread in degrees,
@@ -52,9 +55,6 @@ FILTERS: tuple[tuple[tuple[float, float], ...], ...] = (
     ((0.0670, 0.6064), (0.1333, 0.3936)),
 )
 TRUNCATE = 3.0  # Gaussians are cut at 3 sigma (scipy's `truncate`)
-
-# D65 white of skimage's rgb2xyz, for XYZ -> CIELAB.
-_WHITE = (0.95047, 1.0, 1.08883)
 
 # Rows of a crop processed at once (plus the filters' reach above and below).
 BAND_PIXELS = 1 << 17
@@ -118,7 +118,7 @@ def blur(opp: F32, ppd: float) -> F32:
 
 def to_lab(opp: F32) -> NDArray[np.float64]:
     """Opponent (N, 3) -> CIELAB (N, 3), D65 (the float64 that CIEDE2000 takes)."""
-    xyz = np.maximum(opp @ OPPONENT_TO_XYZ.T.astype(np.float32), np.float32(0.0)) / np.array(_WHITE, np.float32)
+    xyz = np.maximum(np.dot(opp, _OPPONENT_TO_XYZ_T), np.float32(0.0))  # relative to the white
     f = np.cbrt(xyz)
     small = xyz <= np.float32(0.008856)
     f[small] = np.float32(7.787) * xyz[small] + np.float32(16.0 / 116.0)
