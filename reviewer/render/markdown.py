@@ -26,6 +26,36 @@ def _what(rp: RankedPair) -> str:
     return ", ".join(parts) or rp.analysis.reason
 
 
+RECAPTURE_ICON = {"noise": "🔁", "dynamic": "🔁", "stable": "=", "failed": "⚠️", "skipped": "–"}
+
+
+def _recapture_lines(review: Review) -> list[str]:
+    """Per re-captured pair: what became of it, how many captures, how many dynamic areas, and
+    for the pairs left as they were, why."""
+    done = [(rp, review.recapture[rp.pair.index]) for rp in review.ranked if rp.pair.index in review.recapture]
+    if not done:
+        return []
+    turned = sum(1 for _rp, r in done if r.status == "noise")
+    failed = [(rp, r) for rp, r in done if r.status in ("failed", "skipped")]
+    lines = [f"### Re-capture ({len(done)} pair(s); {turned} turned out dynamic only, {len(failed)} not re-captured)",
+             "", "| Label | Viewport | Selector | Result | Captures | Dynamic areas |", "|---|---|---|---|---:|---:|"]
+    for rp, r in done:
+        lines.append(f"| {_cell(rp.pair.label, 50)} | {_cell(rp.pair.viewport, 20)} | {_cell(rp.pair.selector, 30)} | "
+                     f"{RECAPTURE_ICON.get(r.status, '')} {_cell(r.status + ': ' + r.message, 120)} | {r.captures} | "
+                     f"{len(r.areas)} |")
+    lines.append("")
+    if failed:
+        lines += ["Not re-captured (left as they were):", ""]
+        lines += [f"- {_cell(rp.pair.label, 50)} [{_cell(rp.pair.viewport, 20)}] {_cell(rp.pair.selector, 30)}: "
+                  f"{_cell(r.message, 300)}" for rp, r in failed]
+        lines.append("")
+    notes = dict.fromkeys(n for _rp, r in done for n in r.notes if n.startswith(("onReadyScript", "onBeforeScript",
+                                                                               "no backstop.json", "browser:")))
+    if notes:
+        lines += ["Re-capture notes:", ""] + [f"- {_cell(n, 300)}" for n in notes] + [""]
+    return lines
+
+
 def render_markdown(review: Review, page_link: str | None = None) -> str:
     d = review.decision
     icon = "✅" if d.action == "approve" else "⛔"
@@ -64,6 +94,7 @@ def render_markdown(review: Review, page_link: str | None = None) -> str:
         if len(errors) > TOP:
             lines.append(f"- … and {len(errors) - TOP} more")
         lines.append("")
+    lines += _recapture_lines(review)
     if page_link:
         lines += [f"[Open the review page]({page_link})", ""]
     lines.append(f"<sub>reviewer · settings {review.settings_digest} · {review.generated_at}</sub>")
