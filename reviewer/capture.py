@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from reviewer.config import Settings
-from reviewer.engine import DEFAULT_BROWSER, CaptureError, Engine, Job, Replay, Shot
+from reviewer.engine import DEFAULT_BROWSER, CaptureError, Engine, Job, Replay, Shot, first_line
 from reviewer.errors import ImageError, ReviewerError, UsageError
 from reviewer.imaging.compare import MASK_CHANGED
 from reviewer.imaging.decode import load_rgb
@@ -390,7 +390,8 @@ def _sizes_seen(members: Sequence[RankedPair]) -> SizesSeen:
 
 
 def recapture_review(review: Review, settings: Settings, *, runs: int = DEFAULT_RUNS,
-                     viewports: dict[str, tuple[int, int]] | None = None, backstop_config: Path | None = None,
+                     viewports: dict[str, tuple[int, int]] | None = None,
+                     backstop_config: Path | Sequence[Path] | None = None,
                      out_dir: Path | None = None, timeout_s: float = DEFAULT_TIMEOUT_S, browser: str | None = None,
                      parallel: int = DEFAULT_PARALLEL,
                      progress: Progress | None = None) -> tuple[Review, list[Outcome]]:
@@ -400,8 +401,8 @@ def recapture_review(review: Review, settings: Settings, *, runs: int = DEFAULT_
 
     if runs < 2:
         raise UsageError("re-capture needs at least 2 runs to compare captures with each other")
-    path = backstop_config or find_backstop_config(review.report.root)
-    config = load_backstop_config(path)
+    given = [backstop_config] if isinstance(backstop_config, Path) else list(backstop_config or [])
+    config = load_backstop_config(given or find_backstop_config(review.report.root))
     groups = plan(review, config, viewports or {}, settings)
     outcomes: list[Outcome] = []
     new: dict[int, PairAnalysis] = {}
@@ -449,24 +450,31 @@ def _run_groups(groups: list[Group], exe: str, why: str, config: BackstopConfig,
     errors: list[BaseException] = []
 
     def worker() -> None:
+        current: Group | None = None
         try:
             with Engine(exe, config.engine, timeout_s) as engine:
                 note = f"browser: {exe} ({why}), {engine.version}"
                 while True:
                     try:
-                        g = work.get_nowait()
+                        current = work.get_nowait()
                     except queue.Empty:
                         return
-                    _replay_group(engine, g, note, settings, runs, review, out_dir, record)
-        except BaseException as exc:  # a browser that cannot start: every pair left says why
+                    _replay_group(engine, current, note, settings, runs, review, out_dir, record)
+                    current = None
+        except BaseException as exc:
+            # The browser did not start, or died: this group and every one left are left as
+            # they were, each saying why (an unexpected error is raised again afterwards).
             errors.append(exc)
+            left = [current] if current is not None else []
             while True:
                 try:
-                    g = work.get_nowait()
+                    left.append(work.get_nowait())
                 except queue.Empty:
                     break
+            what = str(exc) if isinstance(exc, ReviewerError) else f"re-capture failed ({type(exc).__name__}: {exc})"
+            for g in left:
                 for rp in g.pairs:
-                    record(rp, Recapture("failed", f"{exc}; left as it was", notes=g.notes), None)
+                    record(rp, Recapture("failed", f"{what}; left as it was", notes=g.notes), None)
 
     threads = [threading.Thread(target=worker, name=f"recapture-{i}", daemon=True) for i in range(workers)]
     for t in threads:
@@ -479,6 +487,10 @@ def _run_groups(groups: list[Group], exe: str, why: str, config: BackstopConfig,
 
 def _replay_group(engine: Engine, g: Group, browser_note: str, settings: Settings, runs: int, review: Review,
                   out_dir: Path | None, record: Record) -> None:
+    """Replay one scenario `runs` times and judge each of its changed pairs on the last replay's
+    page (still open, for widening dynamic areas to page elements)."""
+    from playwright.sync_api import Error as PlaywrightError
+
     assert g.job is not None
     notes = (*g.notes, browser_note)
     shots: dict[int, list[Shot]] = {rp.pair.index: [] for rp in g.pairs}
@@ -497,9 +509,10 @@ def _replay_group(engine: Engine, g: Group, browser_note: str, settings: Setting
                     analysis, result = _judge(rp, shots[rp.pair.index], replay, settings, runs, review, out_dir,
                                               seconds)
                     record(rp, replace(result, notes=(*notes, *extra, *result.notes)), analysis)
-    except CaptureError as exc:
+    except (CaptureError, PlaywrightError) as exc:
+        reason = str(exc) if isinstance(exc, CaptureError) else first_line(exc)
         for rp in g.pairs:
-            record(rp, Recapture("failed", f"{g.job.url} could not be captured ({exc}); left as it was",
+            record(rp, Recapture("failed", f"{g.job.url} could not be captured ({reason}); left as it was",
                                  notes=notes), None)
 
 

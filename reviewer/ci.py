@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from reviewer import actions
 from reviewer.circleci import CircleCIClient, app_url
-from reviewer.errors import ReviewerError
+from reviewer.errors import Interrupted, ReviewerError
 from reviewer.model import Review
 from reviewer.redact import redact
 from reviewer.release import COMPARE_JOB, HOLD_PRODUCTION, PRODUCTION, Release, find_release
@@ -76,7 +76,7 @@ class Recapture:
     """`reviewer ci --recapture N`: re-capture the changed pairs before deciding."""
 
     runs: int
-    backstop_config: Path | None = None
+    backstop_config: tuple[Path, ...] = ()
     browser: str | None = None
     parallel: int = 2
     timeout_s: float = 30.0
@@ -191,8 +191,11 @@ def _recapture(review: Review, out_dir: Path, settings: Settings, opts: Recaptur
         new, _outcomes = recapture_outputs(review, out_dir, settings, runs=opts.runs,
                                            backstop_config=opts.backstop_config, browser=opts.browser,
                                            parallel=opts.parallel, timeout_s=opts.timeout_s, progress=opts.progress)
-    except ReviewerError as exc:
-        warnings.append(f"re-capture did not run ({redact(str(exc))}); the analysis stands without it")
+    except Interrupted:
+        raise
+    except Exception as exc:  # whatever broke in it, the release step goes on without it, fail-closed
+        what = str(exc) if isinstance(exc, ReviewerError) else f"{type(exc).__name__}: {exc}"
+        warnings.append(f"re-capture did not run ({redact(what)}); the analysis stands without it")
         return review
     return new
 

@@ -228,7 +228,7 @@ class Engine:
                 args=puppeteer_args(self.settings, self._profile), timeout=self.timeout_ms)
         except PlaywrightError as exc:
             self.__exit__()
-            raise ReviewerError(f"cannot start {self.browser_path} for re-capture ({_first_line(exc)}); "
+            raise ReviewerError(f"cannot start {self.browser_path} for re-capture ({first_line(exc)}); "
                                 "check that it is a Chromium and runs here (as root it needs --no-sandbox "
                                 "in backstop.json's engineOptions.args, as BackstopJS does)") from None
         return self
@@ -263,13 +263,14 @@ class Engine:
             try:
                 shots, notes = _Puppet(page, cdp, self.settings, job, self.timeout_ms).run()
             except PlaywrightError as exc:
-                raise CaptureError(_first_line(exc)) from None
+                raise CaptureError(first_line(exc)) from None
             yield Replay(shots, page, cdp, notes)
         finally:
             context.close()
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """A Playwright error's first line, without the API call's name."""
     text = str(exc).strip().splitlines()
     msg = text[0] if text else type(exc).__name__
     return re.sub(r"^[A-Za-z]+\.[a-z_]+: ", "", msg)

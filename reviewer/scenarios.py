@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,23 +269,49 @@ def parse_backstop_config(data: Any, path: Path | None = None) -> BackstopConfig
                           tuple(problems))
 
 
-def load_backstop_config(path: Path | None) -> BackstopConfig:
-    if path is None:
+PAGES_FILE = "backstop-pages.json"  # Planet 4 keeps each site's own scenarios here, beside backstop.json
+
+
+def merge_configs(parts: Sequence[Any]) -> dict[str, Any]:
+    """Several config files as one: scenarios are appended in order, any other top-level key
+    is taken from the last file that sets it (backstop.json, then a site's backstop-pages.json)."""
+    merged: dict[str, Any] = {}
+    scenarios: list[Any] = []
+    for part in parts:
+        if not isinstance(part, dict):
+            continue
+        more = part.get("scenarios")
+        if isinstance(more, list):
+            scenarios += more
+        merged.update({k: v for k, v in part.items() if k != "scenarios"})
+    merged["scenarios"] = scenarios
+    return merged
+
+
+def load_backstop_config(paths: Path | Sequence[Path] | None) -> BackstopConfig:
+    """backstop.json (and further files whose scenarios add to it), read and merged."""
+    files = [paths] if isinstance(paths, Path) else list(paths or [])
+    if not files:
         return BackstopConfig({}, {})
-    try:
-        return parse_backstop_config(json.loads(path.read_text(encoding="utf-8")), path)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}; fix it, or pass --viewport LABEL=WxH without "
-                         "--backstop-config") from None
+    parts = []
+    for path in files:
+        try:
+            parts.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read {path}: {exc}; fix it, or pass the backstop.json BackstopJS ran with "
+                             "as --backstop-config FILE") from None
+    return parse_backstop_config(merge_configs(parts), files[0])
 
 
-def find_backstop_config(root: Path) -> Path | None:
-    """backstop.json beside the report: in backstop_data's folder or up to two levels above."""
+def find_backstop_config(root: Path) -> list[Path]:
+    """backstop.json beside the report (in backstop_data's folder or up to two levels above),
+    with Planet 4's backstop-pages.json when it lies beside it; [] when there is none."""
     for d in (root, root.parent, root.parent.parent):
         p = d / "backstop.json"
         if p.is_file():
-            return p
-    return None
+            pages = d / PAGES_FILE
+            return [p, pages] if pages.is_file() else [p]
+    return []
 
 
 def parse_viewport_option(text: str) -> tuple[str, tuple[int, int]]:

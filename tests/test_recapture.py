@@ -263,3 +263,53 @@ def test_pairs_whose_url_is_not_http_are_left_as_they_were(fixture_review):
     assert len(outcomes) == 12 and {o.status for o in outcomes} == {"failed"}
     assert all("not an http(s) address" in o.message for o in outcomes)
     assert new.counts == review.counts and new.decision == review.decision
+
+
+def test_a_browser_that_cannot_start_leaves_every_pair_as_it_was(fixture_review):
+    from reviewer.capture import recapture_review
+
+    review, _out = fixture_review
+    new, outcomes = recapture_review(review, Settings(), runs=2, browser="/nonexistent/chromium",
+                                     backstop_config=ROOT / "fixtures" / "backstop.json")
+    changed = [rp for rp in review.ranked if rp.analysis.verdict is Verdict.CHANGED]
+    assert len(outcomes) == len(changed) and {o.status for o in outcomes} == {"failed"}
+    assert all("/nonexistent/chromium does not exist" in o.message and "--browser" in o.message for o in outcomes)
+    assert new.counts == review.counts and new.decision == review.decision
+    assert set(new.recapture) == {rp.pair.index for rp in changed}
+
+
+def test_ci_without_a_browser_decides_on_the_analysis_and_says_why(fixture_review, tmp_path, monkeypatch):
+    from reviewer.ci import CIEnv, Recapture, run_ci
+
+    source = tmp_path / "backstop_data"
+    shutil.copytree(FIXTURE, source)
+    outcome = run_ci(source, env=CIEnv.from_env({}), settings=Settings(), client=None, approve=False,
+                     recapture=Recapture(2, (ROOT / "fixtures" / "backstop.json",), "/nonexistent/chromium"))
+    assert outcome.exit_code == 3 and outcome.review.decision.action == "hold"
+    summary = (outcome.out_dir / "summary.md").read_text()
+    assert "### Re-capture (12 pair(s); 0 turned out dynamic only, 12 not re-captured)" in summary
+    assert "does not exist" in summary
+
+
+def test_planet4s_config_with_its_sites_pages_is_read_as_backstop_reads_it(tmp_path):
+    """Planet 4's real backstop.json, with a site's backstop-pages.json beside it (found and
+    merged): the options of its scenarios, and what cannot be replayed, are named."""
+    from reviewer.scenarios import find_backstop_config, load_backstop_config
+
+    for name in ("backstop.json", "backstop-pages.json"):
+        shutil.copy(ROOT / "fixtures" / "recapture" / "planet4" / name, tmp_path / name)
+    (tmp_path / "backstop_data").mkdir()
+    files = find_backstop_config(tmp_path / "backstop_data")
+    assert [f.name for f in files] == ["backstop.json", "backstop-pages.json"]
+    config = load_backstop_config(files)
+    assert config.viewports["mobile"] == (350, 490) and len(config.viewports) == 6
+    home, explore = config.scenario("Home"), config.scenario("Planet4 GPCH Explore (DE)")
+    assert home.remove_selectors == (".page-content",) and home.selectors == ("#header", "#footer")
+    assert home.delay_ms == 0  # the top-level "delay": 4000 is not read by BackstopJS
+    assert explore.delay_ms == 5000 and explore.hide_selectors == ("#_hj_feedback_container", ".wp-block-embed-youtube")
+    assert explore.hover_selectors[0].endswith(".yellow-cta") and "hoverSelector" in explore.replayed()
+    notes = explore.script_notes()
+    assert any(n.startswith("onBeforeScript planet4/onBefore.js: only its standard step") for n in notes)
+    assert any(n.startswith("onReadyScript planet4/onReady.js: only its standard steps") for n in notes)
+    assert config.engine.offscreen_fix is False  # set under engineOptions, where BackstopJS 6.3 never reads it
+    assert config.engine.args == ("--no-sandbox",) and config.engine.navigation_timeout_ms == 120_000

@@ -84,9 +84,9 @@ def analyze(
     recapture: Annotated[int, typer.Option("--recapture", metavar="N", help="re-capture each changed pair N times "
                                            "with Chromium to find dynamic content (0 = off; see `reviewer "
                                            "recapture`)", min=0, max=20)] = 0,
-    backstop_config: Annotated[Path | None, typer.Option(
+    backstop_config: Annotated[list[Path] | None, typer.Option(
         "--backstop-config", help="with --recapture: the backstop.json BackstopJS ran with (scenarios, viewports, "
-                                  "browser flags) [default: backstop.json beside the report]")] = None,
+                                  "browser flags; repeatable) [default: backstop.json beside the report]")] = None,
     browser: Annotated[str | None, typer.Option(
         "--browser", envvar="REVIEWER_CHROMIUM", help="with --recapture: the Chromium to capture with [default: "
                                                       "backstop.json's executablePath if it exists, else chromium]")]

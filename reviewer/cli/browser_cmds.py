@@ -25,8 +25,9 @@ RunsOpt = Annotated[int, typer.Option("--runs", "-n", min=2, max=20,
 ViewportOpt = Annotated[list[str] | None, typer.Option(
     "--viewport", help="LABEL=WIDTHxHEIGHT for a viewport label the report uses (repeatable); default: from "
                        "backstop.json next to the report, else the test image's width")]
-BackstopOpt = Annotated[Path | None, typer.Option("--backstop-config", help="BackstopJS config with the viewports "
-                                                  "and scenarios [default: backstop.json next to the report]")]
+BackstopOpt = Annotated[list[Path] | None, typer.Option(
+    "--backstop-config", help="the backstop.json BackstopJS ran with (viewports, scenarios, browser flags); repeat it "
+    "to add the scenarios of another file [default: backstop.json beside the report, with backstop-pages.json]")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", min=1, help="seconds to wait for a page")]
 BrowserOpt = Annotated[str | None, typer.Option(
     "--browser", envvar="REVIEWER_CHROMIUM", help="the Chromium to re-capture with: best the one BackstopJS ran "
@@ -44,18 +45,18 @@ def _say(text: str, style: str | None = None) -> None:
 # -- recapture ---------------------------------------------------------------------------------------
 
 def run_recapture(review: Any, out_dir: Path, settings: Any, *, runs: int, viewports: list[str] | None = None,
-                  backstop_config: Path | None = None, timeout: float = 30.0, browser: str | None = None,
+                  backstop_config: list[Path] | None = None, timeout: float = 30.0, browser: str | None = None,
                   parallel: int = 2) -> Any:
     """Re-capture the changed pairs of an analysis just written to OUT, print what happened,
     rewrite OUT; returns the new review. (Also used by `reviewer analyze --recapture N` and
     `reviewer ci --recapture N`.)"""
     from reviewer.capture import parse_viewport_option, recapture_outputs
 
-    if backstop_config is not None and not backstop_config.is_file():
-        from reviewer.errors import UsageError
+    for path in backstop_config or []:
+        if not path.is_file():
+            from reviewer.errors import UsageError
 
-        raise UsageError(f"--backstop-config {backstop_config}: no such file; pass the backstop.json BackstopJS ran "
-                         "with")
+            raise UsageError(f"--backstop-config {path}: no such file; pass the backstop.json BackstopJS ran with")
     sizes = dict(parse_viewport_option(v) for v in viewports or [])
     changed = sum(1 for rp in review.ranked if rp.analysis.verdict.value == "changed")
     if not changed:

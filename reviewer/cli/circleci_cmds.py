@@ -378,9 +378,10 @@ def ci(source: Annotated[Path, typer.Argument(help="the BackstopJS report folder
        recapture: Annotated[int, typer.Option(
            "--recapture", metavar="N", min=0, max=20, help="re-capture each changed pair N times (at least 2) "
            "right here, against the same staging site, to find dynamic content (0 = off)")] = 0,
-       backstop_config: Annotated[Path | None, typer.Option(
-           "--backstop-config", help="with --recapture: the backstop.json BackstopJS ran with [default: "
-                                     "backstop.json beside SOURCE]")] = None,
+       backstop_config: Annotated[list[Path] | None, typer.Option(
+           "--backstop-config", help="with --recapture: the backstop.json BackstopJS ran with (repeatable: the "
+                                     "scenarios of further files are added) [default: backstop.json beside "
+                                     "SOURCE, with backstop-pages.json]")] = None,
        browser: Annotated[str | None, typer.Option(
            "--browser", envvar="REVIEWER_CHROMIUM", help="with --recapture: the Chromium BackstopJS ran "
            "[default: backstop.json's executablePath if it exists, else chromium]")] = None,
@@ -427,7 +428,7 @@ def ci(source: Annotated[Path, typer.Argument(help="the BackstopJS report folder
         def progress(o: Any) -> None:
             note(f"re-capture: {o.label} [{o.viewport}]: {o.status}: {o.message}")
 
-        again = Recapture(max(2, recapture), backstop_config, browser, parallel, progress=progress)
+        again = Recapture(max(2, recapture), tuple(backstop_config or ()), browser, parallel, progress=progress)
     try:
         outcome = run_ci(source, env=CIEnv.from_env(), settings=settings, client=client, audit_log=audit_log,
                          out=out, approve=not no_approve, github=github, git_dir=git_dir, page_url=page_url,

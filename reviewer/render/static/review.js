@@ -328,7 +328,9 @@
     if (opts.region !== undefined && opts.region >= 0) {
       v.focusRegion(opts.region);
     } else if (p.verdict === "changed" && (p.regions || []).length) {
-      v.focusRegion(0, true);
+      // the first region that counts: after a re-capture, dynamic ones may come before it
+      var first = (p.regions || []).findIndex(significant);
+      v.focusRegion(first < 0 ? 0 : first, true);
     }
     updateHash();
   }
