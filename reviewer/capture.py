@@ -42,7 +42,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from reviewer.config import Settings
-from reviewer.engine import DEFAULT_BROWSER, CaptureError, Engine, Job, Replay, Shot, first_line
+from reviewer.engine import DEFAULT_BROWSER, CaptureError, Engine, Job, Replay, Shot, first_line, split_flags
 from reviewer.errors import ImageError, ReviewerError, UsageError
 from reviewer.imaging.compare import MASK_CHANGED
 from reviewer.imaging.decode import load_rgb
@@ -108,19 +108,30 @@ class Outcome:
 
 # ---------------------------------------------------------------- choices (pure)
 
-def browser_path(option: str | None, config: BackstopConfig, env: dict[str, str] | None = None) -> tuple[str, str]:
+def browser_path(option: str | None, env: dict[str, str] | None = None) -> tuple[str, str]:
     """The Chromium to re-capture with, and why that one: --browser, else $REVIEWER_CHROMIUM,
-    else backstop.json's engineOptions.executablePath when it exists here (the very browser
-    BackstopJS ran), else Debian's chromium."""
+    else Debian's chromium. Never backstop.json's executablePath on its own: a config beside a
+    report is data, not a program to run (notes say when it names another browser)."""
     e = os.environ if env is None else env
     if option:
         return option, "--browser"
     if e.get(BROWSER_ENV):
         return e[BROWSER_ENV], f"${BROWSER_ENV}"
-    exe = config.engine.executable_path
-    if exe and Path(exe).is_file():
-        return exe, "backstop.json's engineOptions.executablePath"
-    return shutil.which("chromium") or DEFAULT_BROWSER, "Debian's chromium (the default)"
+    return shutil.which("chromium") or DEFAULT_BROWSER, "the default"
+
+
+def browser_notes(exe: str, config: BackstopConfig) -> tuple[str, ...]:
+    """What the run should know about the browser and its flags compared with BackstopJS's."""
+    notes = []
+    named = config.engine.executable_path
+    if named and Path(named).resolve() != Path(exe).resolve():
+        notes.append(f"BackstopJS ran {named}; re-captured with {exe}: if they differ in version or fonts, "
+                     f"captures do not line up (pass --browser {named})")
+    _kept, dropped = split_flags(config.engine.args)
+    if dropped:
+        notes.append("engineOptions.args not passed on (they start other programs or take the browser from "
+                     f"re-capture): {' '.join(dropped)}")
+    return tuple(notes)
 
 
 def capturable_url(url: str) -> bool:
@@ -355,7 +366,7 @@ def plan(review: Review, config: BackstopConfig, overrides: dict[str, tuple[int,
         try:
             cookies, cookie_note = read_cookies(config.cookie_file(scenario)) if scenario.on_before_script \
                 else ((), None)
-        except CaptureError as exc:
+        except (CaptureError, UsageError) as exc:
             group.problem = str(exc)
             continue
         # Every selector of the scenario, in BackstopJS's order: each element capture enlarges
@@ -423,7 +434,10 @@ def recapture_review(review: Review, settings: Settings, *, runs: int = DEFAULT_
                 record(rp, Recapture("failed" if rp.pair.url else "skipped", f"{g.problem}; left as it was"))
     todo = [g for g in groups if g.job is not None and not g.problem]
     if todo:
-        exe, why = browser_path(browser, config)
+        exe, why = browser_path(browser)
+        extra = browser_notes(exe, config)
+        for g in todo:
+            g.notes = (*g.notes, *extra)
         _run_groups(todo, exe, why, config, settings, runs, timeout_s, max(1, min(parallel, len(todo))),
                     review, out_dir, record)
     failed = [o for o in outcomes if o.status == "failed"]

@@ -66,8 +66,25 @@ PUPPETEER_DISABLED_FEATURES = ("Translate", "AcceptCHFrame", "MediaRouter", "Opt
                                "ProcessPerSiteUpToMainFrameThreshold", "IsolateSandboxedIframes")
 PUPPETEER_ENABLED_FEATURES = ("PdfOopif",)
 # Flags a config may carry that would take the browser away from us (Playwright drives it over
-# a pipe, with a profile of its own) or open something other than a blank page.
+# a pipe, with a profile of its own)...
 _MANAGED = ("--remote-debugging-", "--user-data-dir", "--no-startup-window")
+# ...or that make Chromium run another program or load code: backstop.json is data here, and a
+# report's folder is not trusted to start programs (BackstopJS would; re-capture does not).
+_UNSAFE = ("--renderer-cmd-prefix", "--utility-cmd-prefix", "--gpu-launcher", "--browser-subprocess-path",
+           "--plugin-launcher", "--ppapi-plugin-launcher", "--zygote-cmd-prefix", "--load-extension",
+           "--disable-extensions-except", "--register-pepper-plugins", "--ppapi-flash-path")
+
+
+def split_flags(args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(flags replayed, flags left out) of engineOptions.args: only `--switch` flags that
+    neither take the browser from Playwright nor start other programs."""
+    keep: list[str] = []
+    drop: list[str] = []
+    for a in args:
+        name = a.split("=", 1)[0]
+        ok = a.startswith("-") and not a.startswith(_MANAGED) and name not in _UNSAFE
+        (keep if ok else drop).append(a)
+    return keep, drop
 
 
 class CaptureError(ReviewerError):
@@ -78,7 +95,7 @@ def puppeteer_args(settings: EngineSettings, user_data_dir: Path) -> list[str]:
     """Chromium's command line as puppeteer builds it for BackstopJS: its defaults, the headless
     flags, then the config's own flags, with --disable-features/--enable-features merged into
     puppeteer's lists as puppeteer merges them. Plus what Playwright needs to drive it."""
-    user = [a for a in settings.args if a.startswith("-") and not a.startswith(_MANAGED)]
+    user, _dropped = split_flags(settings.args)
     disabled = list(PUPPETEER_DISABLED_FEATURES) + _features(user, "--disable-features")
     enabled = list(PUPPETEER_ENABLED_FEATURES) + _features(user, "--enable-features")
     user = [a for a in user if not a.startswith(("--disable-features", "--enable-features"))]
@@ -135,9 +152,11 @@ class Replay:
 # ---------------------------------------------------------------- JavaScript run in the page
 
 # Element geometry as puppeteer's ElementHandle.boundingBox() reads it: null when the element
-# does not exist, "hidden" when it has no layout box (display: none), else the client rect.
+# does not exist, "hidden" when it has no layout box (display: none), "invalid" for a selector
+# querySelector refuses, else the client rect.
 _BOX_JS = """(sel) => {
-  const e = sel === 'body' ? document.body : document.querySelector(sel);
+  let e;
+  try { e = sel === 'body' ? document.body : document.querySelector(sel); } catch (err) { return 'invalid'; }
   if (!e) return null;
   if (e.getClientRects().length === 0) return 'hidden';
   const r = e.getBoundingClientRect();
@@ -438,6 +457,8 @@ class _Puppet:
             return Shot(sel, problem=f"selector {sel!r} is not on the page")
         if box == "hidden":
             return Shot(sel, problem=f"selector {sel!r} is not visible on the page")
+        if box == "invalid":  # BackstopJS fails on it too (its error image): only this selector
+            return Shot(sel, problem=f"selector {sel!r} is not a valid CSS selector")
         first = Rect(*box)
         if self.settings.bounding_box_viewport:
             body = _evaluate(self.cdp, _BOX_JS, "body")

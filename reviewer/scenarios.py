@@ -121,11 +121,17 @@ class BackstopConfig:
         return self.scenarios.get(label) or Scenario(label=label)
 
     def cookie_file(self, scenario: Scenario) -> Path | None:
-        """BackstopJS reads cookiePath relative to the folder it runs in: backstop.json's, here."""
-        if not scenario.cookie_path:
+        """BackstopJS reads cookiePath relative to the folder it runs in: backstop.json's, here.
+        Only a file inside that folder is read: cookies go to the scenario's site, and a config
+        beside a report must not send that site a file from elsewhere on this machine."""
+        if not scenario.cookie_path or self.path is None:
             return None
-        p = Path(scenario.cookie_path)
-        return p if p.is_absolute() or self.path is None else self.path.parent / p
+        project = self.path.parent.resolve()
+        p = (project / scenario.cookie_path).resolve()
+        if not p.is_relative_to(project):
+            raise UsageError(f"cookiePath {scenario.cookie_path!r} of scenario {scenario.label!r} lies outside "
+                             f"{project}: re-capture reads cookie files only beside backstop.json; copy it there")
+        return p
 
 
 # ---------------------------------------------------------------- values

@@ -26,9 +26,9 @@ import numpy as np
 import pytest
 from backstop_tool import finish, require_backstop, serving, start, workdir
 
-from reviewer.capture import SizesSeen, cookie_params, plan, viewport_size
+from reviewer.capture import SizesSeen, browser_notes, browser_path, cookie_params, plan, viewport_size
 from reviewer.config import Settings
-from reviewer.engine import Engine, puppeteer_args
+from reviewer.engine import Engine, puppeteer_args, split_flags
 from reviewer.errors import UsageError
 from reviewer.geometry import Rect, clickable_point, intersect, js_round, round_clip, selector_viewport
 from reviewer.imaging.decode import BACKSTOP_PLACEHOLDERS, load_rgb
@@ -175,6 +175,27 @@ def test_chromium_gets_puppeteers_flags_and_the_configs_own(tmp_path):
     assert "--headless" in puppeteer_args(EngineSettings(headless="shell"), tmp_path)
 
 
+def test_flags_and_files_a_config_could_abuse_are_left_out(tmp_path):
+    """backstop.json beside a report is data: it may not make re-capture start another program,
+    load an extension, or send a file from elsewhere on this machine to the site as a cookie."""
+    kept, dropped = split_flags(["--no-sandbox", "--renderer-cmd-prefix=/bin/sh -c x", "--load-extension=/x",
+                                 "--window-size=800,600", "about:blank"])
+    assert kept == ["--no-sandbox", "--window-size=800,600"]
+    assert dropped == ["--renderer-cmd-prefix=/bin/sh -c x", "--load-extension=/x", "about:blank"]
+    assert not any("cmd-prefix" in a for a in puppeteer_args(EngineSettings(args=tuple(dropped)), tmp_path))
+    config = parse_backstop_config({"onBeforeScript": "onBefore.js", "scenarios": [
+        {"label": "In", "cookiePath": "cookies/c.json"}, {"label": "Out", "cookiePath": "../../etc/c.json"}]},
+        tmp_path / "backstop.json")
+    assert config.cookie_file(config.scenario("In")) == tmp_path.resolve() / "cookies" / "c.json"
+    with pytest.raises(UsageError, match="outside"):
+        config.cookie_file(config.scenario("Out"))
+    notes = browser_notes("/usr/bin/chromium", parse_backstop_config(
+        {"engineOptions": {"executablePath": "/opt/chrome/chrome", "args": ["--gpu-launcher=x"]}}))
+    assert "pass --browser /opt/chrome/chrome" in notes[0] and "--gpu-launcher=x" in notes[1]
+    assert browser_path(None, {})[1] == "the default"  # never backstop.json's executablePath
+    assert browser_path(None, {"REVIEWER_CHROMIUM": "/x/chrome"}) == ("/x/chrome", "$REVIEWER_CHROMIUM")
+
+
 def test_scenario_options_are_read_with_backstops_precedence(tmp_path):
     config = parse_backstop_config({
         "delay": 4000,  # ignored by BackstopJS at the top level (Planet 4 sets it there)
@@ -201,7 +222,7 @@ def test_scenario_options_are_read_with_backstops_precedence(tmp_path):
     assert search.click_selectors == (".a", ".b") and search.post_interaction_wait_ms == 0
     assert explore.viewports == {"mobile": (320, 480)} and config.viewports == {"mobile": (350, 490),
                                                                                 "wide": (1500, 1100)}
-    assert config.cookie_file(explore) == tmp_path / "c.json"
+    assert config.cookie_file(explore) == tmp_path.resolve() / "c.json"
     assert config.engine.offscreen_fix is False  # BackstopJS 6.3 reads it at the top level only
     assert config.engine.args == ("--no-sandbox",) and config.engine.navigation_timeout_ms == 120_000
     assert config.problems == ("scenario 3 has no label: skipped",)

@@ -88,8 +88,8 @@ def analyze(
         "--backstop-config", help="with --recapture: the backstop.json BackstopJS ran with (scenarios, viewports, "
                                   "browser flags; repeatable) [default: backstop.json beside the report]")] = None,
     browser: Annotated[str | None, typer.Option(
-        "--browser", envvar="REVIEWER_CHROMIUM", help="with --recapture: the Chromium to capture with [default: "
-                                                      "backstop.json's executablePath if it exists, else chromium]")]
+        "--browser", envvar="REVIEWER_CHROMIUM", help="with --recapture: the Chromium to capture with, best the one "
+                                                      "BackstopJS ran [default: Debian's chromium]")]
     = None,
     parallel: Annotated[int, typer.Option("--parallel", min=1, max=8, help="with --recapture: browsers replaying "
                                           "scenarios at once")] = 2,

@@ -31,7 +31,7 @@ BackstopOpt = Annotated[list[Path] | None, typer.Option(
 TimeoutOpt = Annotated[float, typer.Option("--timeout", min=1, help="seconds to wait for a page")]
 BrowserOpt = Annotated[str | None, typer.Option(
     "--browser", envvar="REVIEWER_CHROMIUM", help="the Chromium to re-capture with: best the one BackstopJS ran "
-    "[default: backstop.json's engineOptions.executablePath when it exists, else Debian's chromium]")]
+    "[default: Debian's chromium]")]
 ParallelOpt = Annotated[int, typer.Option("--parallel", min=1, max=8, help="browsers replaying scenarios at once")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="reviewer.toml or pyproject.toml with settings")]
 
@@ -71,9 +71,13 @@ def run_recapture(review: Any, out_dir: Path, settings: Any, *, runs: int, viewp
         what = f"{o.label} [{o.viewport}]" + ("" if sel == "document" else f" {sel}")
         _say(f"  {what}: {o.status}: {o.message}", style.get(o.status) or None)
 
-    new, _outcomes = recapture_outputs(review, out_dir, settings, runs=runs, viewports=sizes,
-                                       backstop_config=backstop_config, timeout_s=timeout, browser=browser,
-                                       parallel=parallel, progress=show)
+    new, outcomes = recapture_outputs(review, out_dir, settings, runs=runs, viewports=sizes,
+                                      backstop_config=backstop_config, timeout_s=timeout, browser=browser,
+                                      parallel=parallel, progress=show)
+    from reviewer.render.markdown import RECAPTURE_NOTES
+
+    for note in dict.fromkeys(n for o in outcomes for n in o.result.notes if n.startswith(RECAPTURE_NOTES)):
+        _err.print(escape(f"  note: {note}"), style="dim")
     return new
 
 

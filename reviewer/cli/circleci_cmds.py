@@ -384,7 +384,7 @@ def ci(source: Annotated[Path, typer.Argument(help="the BackstopJS report folder
                                      "SOURCE, with backstop-pages.json]")] = None,
        browser: Annotated[str | None, typer.Option(
            "--browser", envvar="REVIEWER_CHROMIUM", help="with --recapture: the Chromium BackstopJS ran "
-           "[default: backstop.json's executablePath if it exists, else chromium]")] = None,
+           "[default: Debian's chromium]")] = None,
        parallel: Annotated[int, typer.Option("--parallel", min=1, max=8, help="with --recapture: browsers "
                                              "replaying scenarios at once")] = 2,
        config: ConfigOpt = None, api_url: ApiUrlOpt = None) -> None:

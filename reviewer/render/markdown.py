@@ -26,6 +26,8 @@ def _what(rp: RankedPair) -> str:
     return ", ".join(parts) or rp.analysis.reason
 
 
+RECAPTURE_NOTES = ("onReadyScript", "onBeforeScript", "no onReadyScript", "no backstop.json", "scenario ", "browser:",
+                   "BackstopJS ran", "engineOptions.args", "backstop.json's engine")
 RECAPTURE_ICON = {"noise": "🔁", "dynamic": "🔁", "stable": "=", "failed": "⚠️", "skipped": "–"}
 
 
@@ -49,10 +51,23 @@ def _recapture_lines(review: Review) -> list[str]:
         lines += [f"- {_cell(rp.pair.label, 50)} [{_cell(rp.pair.viewport, 20)}] {_cell(rp.pair.selector, 30)}: "
                   f"{_cell(r.message, 300)}" for rp, r in failed]
         lines.append("")
-    notes = dict.fromkeys(n for _rp, r in done for n in r.notes if n.startswith(("onReadyScript", "onBeforeScript",
-                                                                               "no backstop.json", "browser:")))
+    # What was not replayed (engine scripts, no backstop.json) and with which browser: the same
+    # note for many pairs, so once, with the pairs it applies to.
+    notes: dict[str, list[str]] = {}
+    for rp, r in done:
+        for n in r.notes:
+            if n.startswith(RECAPTURE_NOTES):
+                pairs = notes.setdefault(n, [])
+                name = f"{rp.pair.label} [{rp.pair.viewport}]"
+                if name not in pairs:
+                    pairs.append(name)
     if notes:
-        lines += ["Re-capture notes:", ""] + [f"- {_cell(n, 300)}" for n in notes] + [""]
+        lines += ["Re-capture notes:", ""]
+        for n, names in notes.items():
+            which = "every pair above" if len(names) == len({(rp.pair.label, rp.pair.viewport) for rp, _r in done}) \
+                else ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+            lines.append(f"- {_cell(n, 300)} ({_cell(which, 200)})")
+        lines.append("")
     return lines
 
 
