@@ -393,9 +393,11 @@ def plan(review: Review, config: BackstopConfig, overrides: dict[str, tuple[int,
 
 
 def _sizes_seen(members: Sequence[RankedPair]) -> SizesSeen:
-    vp = next((rp.analysis.test_size for rp in members if rp.pair.selector == "viewport" and rp.analysis.test_size),
-              None)
-    doc = next((rp.analysis.test_size[0] for rp in members if rp.pair.selector in ("document", "")
+    """The viewport as the report's own images show it (never from an error pair, whose image
+    may be BackstopJS's placeholder)."""
+    real = [rp for rp in members if rp.analysis.verdict is not Verdict.ERROR and rp.analysis.test_size]
+    vp = next((rp.analysis.test_size for rp in real if rp.pair.selector == "viewport"), None)
+    doc = next((rp.analysis.test_size[0] for rp in real if rp.pair.selector in ("document", "")
                 and rp.analysis.test_size), None)
     return SizesSeen(vp, doc)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -100,9 +101,16 @@ def puppeteer_args(settings: EngineSettings, user_data_dir: Path) -> list[str]:
     enabled = list(PUPPETEER_ENABLED_FEATURES) + _features(user, "--enable-features")
     user = [a for a in user if not a.startswith(("--disable-features", "--enable-features"))]
     headless = "--headless" if settings.headless == "shell" else "--headless=new"
+    # As root Chromium does not start without --no-sandbox, so BackstopJS had it if it ran as
+    # root; without a backstop.json to say so it is added here (the sandbox changes no pixel).
+    root = ["--no-sandbox"] if _is_root() and "--no-sandbox" not in user else []
     return [*PUPPETEER_FLAGS, f"--disable-features={','.join(disabled)}", f"--enable-features={','.join(enabled)}",
-            headless, "--hide-scrollbars", "--mute-audio", *user,
+            headless, "--hide-scrollbars", "--mute-audio", *user, *root,
             "--remote-debugging-pipe", f"--user-data-dir={user_data_dir}", "--no-startup-window"]
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
 
 
 def _features(args: Sequence[str], flag: str) -> list[str]:
@@ -248,8 +256,8 @@ class Engine:
         except PlaywrightError as exc:
             self.__exit__()
             raise ReviewerError(f"cannot start {self.browser_path} for re-capture ({first_line(exc)}); "
-                                "check that it is a Chromium and runs here (as root it needs --no-sandbox "
-                                "in backstop.json's engineOptions.args, as BackstopJS does)") from None
+                                "check that it is a Chromium that runs here, or pass another with --browser PATH") \
+                from None
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -304,7 +312,6 @@ class _Puppet:
         self.timeout_ms = timeout_ms
         self.notes: list[str] = []
         self._ready = False
-        self._mouse = (0.0, 0.0)
 
     # -- the steps, in BackstopJS's order
     def run(self) -> tuple[dict[str, Shot], list[str]]:
@@ -410,7 +417,6 @@ class _Puppet:
         return where
 
     def mouse_move(self, x: float, y: float) -> None:
-        self._mouse = (x, y)
         self.cdp.send("Input.dispatchMouseEvent", {"type": "mouseMoved", "modifiers": 0, "buttons": 0,
                                                    "button": "none", "x": x, "y": y})
 
