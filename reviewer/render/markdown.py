@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reviewer.model import NOISE_KINDS, RankedPair, Review, Verdict
+from reviewer.model import NOISE_KINDS, RankedPair, RegionKind, Review, Verdict
 
 TOP = 10
 
@@ -40,11 +40,15 @@ def _recapture_lines(review: Review) -> list[str]:
     turned = sum(1 for _rp, r in done if r.status == "noise")
     failed = [(rp, r) for rp, r in done if r.status in ("failed", "skipped")]
     lines = [f"### Re-capture ({len(done)} pair(s); {turned} turned out dynamic only, {len(failed)} not re-captured)",
-             "", "| Label | Viewport | Selector | Result | Captures | Dynamic areas |", "|---|---|---|---|---:|---:|"]
+             "", "| Label | Viewport | Selector | Result | Captures | Areas that differed | Regions now dynamic |",
+             "|---|---|---|---|---:|---:|---|"]
     for rp, r in done:
+        dynamic = [g.box for g in rp.analysis.regions if g.kind is RegionKind.DYNAMIC]
+        where = "; ".join(f"{b.w}×{b.h} at ({b.x}, {b.y})" for b in dynamic[:3]) + \
+            (f" and {len(dynamic) - 3} more" if len(dynamic) > 3 else "")
         lines.append(f"| {_cell(rp.pair.label, 50)} | {_cell(rp.pair.viewport, 20)} | {_cell(rp.pair.selector, 30)} | "
                      f"{RECAPTURE_ICON.get(r.status, '')} {_cell(r.status + ': ' + r.message, 120)} | {r.captures} | "
-                     f"{len(r.areas)} |")
+                     f"{len(r.areas)} | {where or '–'} |")
     lines.append("")
     if failed:
         lines += ["Not re-captured (left as they were):", ""]
