@@ -9,6 +9,7 @@ removed afterwards: BackstopJS leaves a compare config and a capture/ folder the
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -31,8 +32,19 @@ ENGINE_SCRIPTS = TOOLS / "node_modules" / "backstopjs" / "capture" / "engine_scr
 RECAPTURE = ROOT / "fixtures" / "recapture"
 VERSION = "6.3.25"
 
-sys.path.insert(0, str(RECAPTURE))
-from serve import Site, make_server  # noqa: E402  (fixtures/recapture/serve.py)
+
+def _load_site_server() -> Any:
+    """fixtures/recapture/serve.py, under a name of its own (not a bare `serve` on sys.path)."""
+    spec = importlib.util.spec_from_file_location("recapture_site_server", RECAPTURE / "serve.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+_server = _load_site_server()
+Site, make_server = _server.Site, _server.make_server
 
 
 def require_backstop() -> None:
@@ -45,7 +57,7 @@ def require_backstop() -> None:
 
 
 @contextmanager
-def serving(ports: range, release: str = "v1") -> Iterator[tuple[Site, int]]:
+def serving(ports: range, release: str = "v1") -> Iterator[tuple[Any, int]]:
     """fixtures/recapture on the first free port of `ports` on 127.0.0.1 (tests running side by
     side take different ones); yields the Site, whose release may be switched, and the port."""
     site = Site(release)
