@@ -23,8 +23,8 @@ RunsOpt = Annotated[int, typer.Option("--runs", "-n", min=2, max=20,
                                       help="captures per changed pair (at least 2: they are compared with each "
                                            "other)")]
 ViewportOpt = Annotated[list[str] | None, typer.Option(
-    "--viewport", help="LABEL=WIDTHxHEIGHT for a viewport label the report uses (repeatable); default: from "
-                       "backstop.json next to the report, else the test image's width")]
+    "--viewport", help="LABEL=WIDTHxHEIGHT for a viewport label the report uses (repeatable); default: the size "
+                       "of the report's own viewport capture, else backstop.json's, else the full page's width")]
 BackstopOpt = Annotated[list[Path] | None, typer.Option(
     "--backstop-config", help="the backstop.json BackstopJS ran with (viewports, scenarios, browser flags); repeat it "
     "to add the scenarios of another file [default: backstop.json beside the report, with backstop-pages.json]")]
