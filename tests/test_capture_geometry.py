@@ -308,3 +308,15 @@ def test_a_page_that_no_longer_looks_like_its_test_image_is_refused():
     assert isinstance(why, str) and f"at least {MIN_EQUAL_SHARE:.0%}" in why and "130" in why
     narrow = warp(_page(list(range(100)), width=30), test)
     assert isinstance(narrow, str) and "30 px wide" in narrow
+
+
+def test_a_capture_of_the_same_size_whose_content_was_pushed_is_not_compared_in_place():
+    """A banner added above since BackstopJS ran, the end cut off: same size, every row moved.
+    Placing areas found in it at the same rows of the test image would put them on other content."""
+    test = _page(list(range(200)))
+    capture = _page([230 + i % 20 for i in range(20)] + list(range(180)))
+    w = warp(capture, test)
+    assert not isinstance(w, str) and not w.same_size
+    assert w.valid[:180].all() and not w.valid[180:].any() and round(w.equal_share, 2) == 0.9
+    placed = to_capture(Box(3, 100, 10, 5), w)
+    assert placed is not None and placed[0] == Box(3, 120, 10, 5)
