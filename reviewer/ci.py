@@ -1,6 +1,8 @@
 """`reviewer ci`: the step inside Planet 4's visualtests-compare job, in place of the shell script.
 
     analyse SOURCE -> review page, summary.md, junit.xml next to the report (stored as artifacts)
+    -> optionally (--recapture N) re-capture the changed pairs right here: same container, same
+       Chromium and fonts as BackstopJS a minute ago, same staging site (reviewer.capture)
     -> commit message: local git, else CircleCI's pipeline data, else unknown (= hold)
     -> decision approve + production workflow of the tag + no [HOLD] -> approve hold-production
        (through reviewer.actions, the same checks as `reviewer approve`, with "compare finished"
@@ -16,14 +18,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reviewer import actions
 from reviewer.circleci import CircleCIClient, app_url
-from reviewer.errors import ReviewerError
+from reviewer.errors import Interrupted, ReviewerError
 from reviewer.model import Review
 from reviewer.redact import redact
 from reviewer.release import COMPARE_JOB, HOLD_PRODUCTION, PRODUCTION, Release, find_release
@@ -67,6 +69,18 @@ class CIEnv:
     @property
     def slug(self) -> str | None:
         return f"{self.vcs}/{self.username}/{self.reponame}" if self.username and self.reponame else None
+
+
+@dataclass(frozen=True)
+class Recapture:
+    """`reviewer ci --recapture N`: re-capture the changed pairs before deciding."""
+
+    runs: int
+    backstop_config: tuple[Path, ...] = ()
+    browser: str | None = None
+    parallel: int = 2
+    timeout_s: float = 30.0
+    progress: Callable[[Any], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -130,14 +144,18 @@ def _summary(review: Review, env: CIEnv, outcome_line: str, checks: tuple[action
 def run_ci(source: Path, *, env: CIEnv, settings: Settings, client: CircleCIClient | None,
            audit_log: Path | None = None, out: Path | None = None, approve: bool = True,
            github: GitHubClient | None = None, git_dir: Path | None = None,
-           page_url: str | None = None, warnings: list[str] | None = None) -> CIOutcome:
-    """Analyse SOURCE, write the outputs next to it, approve hold-production when every check passes,
-    comment on the commit when `github` is given. `warnings` (e.g. why no comment) go into the summary."""
+           page_url: str | None = None, warnings: list[str] | None = None,
+           recapture: Recapture | None = None) -> CIOutcome:
+    """Analyse SOURCE, write the outputs next to it, re-capture the changed pairs when asked,
+    approve hold-production when every check passes, comment on the commit when `github` is
+    given. `warnings` (e.g. why no comment) go into the summary."""
     from reviewer.analyze import run, write_text_atomic
 
     review, out_dir = run(source, out or (source / OUT_NAME), settings)
     log = audit_log or (out_dir / "audit.jsonl")
     warnings = list(warnings or [])
+    if recapture is not None:
+        review = _recapture(review, out_dir, settings, recapture, warnings)
     checks: tuple[actions.Check, ...] = ()
     audit_entry: dict[str, object] | None = None
     if review.decision.action != "approve":
@@ -161,6 +179,25 @@ def run_ci(source: Path, *, env: CIEnv, settings: Settings, client: CircleCIClie
             warnings.append(problem)
             write_text_atomic(out_dir / "summary.md", _summary(review, env, line, checks, links, warnings))
     return CIOutcome(review, out_dir, code, line, checks, audit_entry, comment_url, tuple(warnings))
+
+
+def _recapture(review: Review, out_dir: Path, settings: Settings, opts: Recapture, warnings: list[str]) -> Review:
+    """Re-capture in the compare job, where it is most faithful. A re-capture that cannot run at
+    all (no browser) must not fail the release step: the analysis stands as it was (a change
+    stays a change), and the summary says why."""
+    from reviewer.capture import recapture_outputs
+
+    try:
+        new, _outcomes = recapture_outputs(review, out_dir, settings, runs=opts.runs,
+                                           backstop_config=opts.backstop_config, browser=opts.browser,
+                                           parallel=opts.parallel, timeout_s=opts.timeout_s, progress=opts.progress)
+    except Interrupted:
+        raise
+    except Exception as exc:  # whatever broke in it, the release step goes on without it, fail-closed
+        what = str(exc) if isinstance(exc, ReviewerError) else f"{type(exc).__name__}: {exc}"
+        warnings.append(f"re-capture did not run ({redact(what)}); the analysis stands without it")
+        return review
+    return new
 
 
 def _approve(review: Review, env: CIEnv, client: CircleCIClient | None, audit_log: Path,

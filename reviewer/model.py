@@ -168,6 +168,17 @@ class Decision:
 
 
 @dataclass(frozen=True)
+class Recapture:
+    """What re-capture did to one pair (reviewer.capture): shown on the page and in summary.md."""
+
+    status: str  # "noise" (now noise), "dynamic" (some regions), "stable", "failed", "skipped"
+    message: str  # one line: what happened, or why the pair was left as it was
+    captures: int = 0  # captures taken of this pair
+    areas: tuple[Box, ...] = ()  # areas that differed between the captures, in test-image pixels
+    notes: tuple[str, ...] = ()  # what could not be replayed, how captures were lined up
+
+
+@dataclass(frozen=True)
 class Review:
     report: Report
     ranked: tuple[RankedPair, ...]
@@ -178,3 +189,4 @@ class Review:
     assets: dict[int, PairAssets] = field(default_factory=dict)  # by Pair.index
     thresholds: dict[str, float | int | bool] = field(default_factory=dict)  # the settings that decided
     digest: str = ""  # sha256 over review.json's content: identifies this analysis in audits
+    recapture: dict[int, Recapture] = field(default_factory=dict)  # by Pair.index, when re-captured

@@ -26,13 +26,11 @@ from typer.testing import CliRunner
 
 from reviewer.capture import (
     MASK_DYNAMIC,
-    BackstopConfig,
     apply_dynamic,
     dynamic_boxes,
     dynamic_mask,
     parse_backstop_config,
     parse_viewport_option,
-    viewport_size,
 )
 from reviewer.cli import app
 from reviewer.config import Settings
@@ -100,7 +98,7 @@ def recaptured(site: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pat
     base = tmp_path_factory.mktemp("recapture")
     source = report_copy(base, site, {"Clock", "Article", "Signup"}, {("Article", "desktop")})
     out = base / "out"
-    result = CliRunner().invoke(app, ["recapture", str(source), "--runs", "2", "--out", str(out)])
+    result = CliRunner().invoke(app, ["recapture", str(source), "--runs", "2", "--out", str(out), "--parallel", "1"])
     return out, result.output, result.exit_code
 
 
@@ -109,6 +107,7 @@ def pairs_by_name(out: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return {(p["label"], p["viewport"]): p for p in data["pairs"]}
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_dynamic_content_becomes_noise_and_real_changes_stay_changed(recaptured):
     out, output, code = recaptured
@@ -129,6 +128,7 @@ def test_dynamic_content_becomes_noise_and_real_changes_stay_changed(recaptured)
     assert code == 3
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_an_unreachable_page_leaves_its_pair_as_it_was_and_says_so(recaptured, fixture_review):
     out, output, _code = recaptured
@@ -144,6 +144,7 @@ def test_an_unreachable_page_leaves_its_pair_as_it_was_and_says_so(recaptured, f
     assert "Article [desktop]: failed" in output
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_the_page_and_the_heat_map_show_the_dynamic_region(recaptured, chromium):
     out, _output, _code = recaptured
@@ -159,6 +160,7 @@ def test_the_page_and_the_heat_map_show_the_dynamic_region(recaptured, chromium)
     assert w.page_errors == [] and w.console_errors == [] and w.network() == []
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_analyze_recapture_turns_a_dynamic_only_report_into_approve(site, tmp_path):
     if not Path("/usr/bin/chromium").exists():
@@ -167,7 +169,7 @@ def test_analyze_recapture_turns_a_dynamic_only_report_into_approve(site, tmp_pa
     out = tmp_path / "out"
     before = CliRunner().invoke(app, ["analyze", str(source), "--out", str(out), "--quiet"])
     assert before.exit_code == 3  # BackstopJS passed it, a pixel-exact review holds it
-    after = CliRunner().invoke(app, ["analyze", str(source), "--out", str(out), "--recapture", "2"])
+    after = CliRunner().invoke(app, ["analyze", str(source), "--out", str(out), "--recapture", "2", "--parallel", "1"])
     assert after.exit_code == 0, after.output
     assert "Decision: APPROVE" in after.output
 
@@ -225,7 +227,7 @@ def test_dynamic_boxes_between_captures():
     assert Box(0, 120, 100, 30) in dynamic_boxes([a, taller], Settings())
 
 
-def test_viewport_sizes_come_from_options_backstop_json_or_the_test_image():
+def test_viewport_options_and_the_fixture_config():
     assert parse_viewport_option("phone=320x480") == ("phone", (320, 480))
     for bad in ("phone", "phone=320", "=320x480", "phone=0x480", "phone=axb"):
         with pytest.raises(UsageError):
@@ -233,17 +235,8 @@ def test_viewport_sizes_come_from_options_backstop_json_or_the_test_image():
     config = parse_backstop_config(json.loads((ROOT / "fixtures" / "backstop.json").read_text()))
     assert config.viewports == {"phone": (320, 480), "desktop": (800, 600)}
     assert config.scenarios["Search"].ready_selector == ".results-ready"
-    from sample_review import make_pair
-
-    pair = make_pair(1, "Home", "tablet")
-    analysis = PairAnalysis(Verdict.CHANGED, "x", (), (768, 2000), (768, 2000))
-    assert viewport_size(pair, analysis, BackstopConfig({}, {}), {"tablet": (700, 900)}, Settings())[:2] == (700, 900)
-    assert viewport_size(pair, analysis, BackstopConfig({"tablet": (768, 1024)}, {}), {}, Settings())[:2] == \
-        (768, 1024)
-    assert viewport_size(pair, analysis, BackstopConfig({}, {}), {}, Settings())[0] == 768
-    element = make_pair(2, "Home", "tablet", selector=".hero")
-    with pytest.raises(UsageError, match="--viewport tablet="):
-        viewport_size(element, analysis, BackstopConfig({}, {}), {}, Settings())
+    assert config.scenarios["Search"].ready_timeout_ms == 2000
+    assert config.engine.args[:2] == ("--no-sandbox", "--headless")
 
 
 def test_only_http_urls_are_captured():
@@ -270,3 +263,53 @@ def test_pairs_whose_url_is_not_http_are_left_as_they_were(fixture_review):
     assert len(outcomes) == 12 and {o.status for o in outcomes} == {"failed"}
     assert all("not an http(s) address" in o.message for o in outcomes)
     assert new.counts == review.counts and new.decision == review.decision
+
+
+def test_a_browser_that_cannot_start_leaves_every_pair_as_it_was(fixture_review):
+    from reviewer.capture import recapture_review
+
+    review, _out = fixture_review
+    new, outcomes = recapture_review(review, Settings(), runs=2, browser="/nonexistent/chromium",
+                                     backstop_config=ROOT / "fixtures" / "backstop.json")
+    changed = [rp for rp in review.ranked if rp.analysis.verdict is Verdict.CHANGED]
+    assert len(outcomes) == len(changed) and {o.status for o in outcomes} == {"failed"}
+    assert all("/nonexistent/chromium does not exist" in o.message and "--browser" in o.message for o in outcomes)
+    assert new.counts == review.counts and new.decision == review.decision
+    assert set(new.recapture) == {rp.pair.index for rp in changed}
+
+
+def test_ci_without_a_browser_decides_on_the_analysis_and_says_why(fixture_review, tmp_path, monkeypatch):
+    from reviewer.ci import CIEnv, Recapture, run_ci
+
+    source = tmp_path / "backstop_data"
+    shutil.copytree(FIXTURE, source)
+    outcome = run_ci(source, env=CIEnv.from_env({}), settings=Settings(), client=None, approve=False,
+                     recapture=Recapture(2, (ROOT / "fixtures" / "backstop.json",), "/nonexistent/chromium"))
+    assert outcome.exit_code == 3 and outcome.review.decision.action == "hold"
+    summary = (outcome.out_dir / "summary.md").read_text()
+    assert "### Re-capture (12 pair(s); 0 turned out dynamic only, 12 not re-captured)" in summary
+    assert "does not exist" in summary
+
+
+def test_planet4s_config_with_its_sites_pages_is_read_as_backstop_reads_it(tmp_path):
+    """Planet 4's real backstop.json, with a site's backstop-pages.json beside it (found and
+    merged): the options of its scenarios, and what cannot be replayed, are named."""
+    from reviewer.scenarios import find_backstop_config, load_backstop_config
+
+    for name in ("backstop.json", "backstop-pages.json"):
+        shutil.copy(ROOT / "fixtures" / "recapture" / "planet4" / name, tmp_path / name)
+    (tmp_path / "backstop_data").mkdir()
+    files = find_backstop_config(tmp_path / "backstop_data")
+    assert [f.name for f in files] == ["backstop.json", "backstop-pages.json"]
+    config = load_backstop_config(files)
+    assert config.viewports["mobile"] == (350, 490) and len(config.viewports) == 6
+    home, explore = config.scenario("Home"), config.scenario("Planet4 GPCH Explore (DE)")
+    assert home.remove_selectors == (".page-content",) and home.selectors == ("#header", "#footer")
+    assert home.delay_ms == 0  # the top-level "delay": 4000 is not read by BackstopJS
+    assert explore.delay_ms == 5000 and explore.hide_selectors == ("#_hj_feedback_container", ".wp-block-embed-youtube")
+    assert explore.hover_selectors[0].endswith(".yellow-cta") and "hoverSelector" in explore.replayed()
+    notes = explore.script_notes()
+    assert any(n.startswith("onBeforeScript planet4/onBefore.js: only its standard step") for n in notes)
+    assert any(n.startswith("onReadyScript planet4/onReady.js: only its standard steps") for n in notes)
+    assert config.engine.offscreen_fix is False  # set under engineOptions, where BackstopJS 6.3 never reads it
+    assert config.engine.args == ("--no-sandbox",) and config.engine.navigation_timeout_ms == 120_000

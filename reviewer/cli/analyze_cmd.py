@@ -92,6 +92,15 @@ def analyze(
     recapture: Annotated[int, typer.Option("--recapture", metavar="N", help="re-capture each changed pair N times "
                                            "with Chromium to find dynamic content (0 = off; see `reviewer "
                                            "recapture`)", min=0, max=20)] = 0,
+    backstop_config: Annotated[list[Path] | None, typer.Option(
+        "--backstop-config", help="with --recapture: the backstop.json BackstopJS ran with (scenarios, viewports, "
+                                  "browser flags; repeatable) [default: backstop.json beside the report]")] = None,
+    browser: Annotated[str | None, typer.Option(
+        "--browser", envvar="REVIEWER_CHROMIUM", help="with --recapture: the Chromium to capture with, best the one "
+                                                      "BackstopJS ran [default: Debian's chromium]")]
+    = None,
+    parallel: Annotated[int, typer.Option("--parallel", min=1, max=8, help="with --recapture: browsers replaying "
+                                          "scenarios at once")] = 2,
 ) -> None:
     """Recompute every diff of a BackstopJS report, rank the changes, write the review, decide.
 
@@ -121,7 +130,8 @@ def analyze(
     if recapture:
         from reviewer.cli.browser_cmds import run_recapture
 
-        review = run_recapture(review, out_dir, settings, runs=max(2, recapture))
+        review = run_recapture(review, out_dir, settings, runs=max(2, recapture), backstop_config=backstop_config,
+                               browser=browser, parallel=parallel)
     if quiet:
         console.print(f"{review.decision.action} ({out_dir}/review.json)")
     else:

@@ -23,11 +23,16 @@ RunsOpt = Annotated[int, typer.Option("--runs", "-n", min=2, max=20,
                                       help="captures per changed pair (at least 2: they are compared with each "
                                            "other)")]
 ViewportOpt = Annotated[list[str] | None, typer.Option(
-    "--viewport", help="LABEL=WIDTHxHEIGHT for a viewport label the report uses (repeatable); default: from "
-                       "backstop.json next to the report, else the test image's width")]
-BackstopOpt = Annotated[Path | None, typer.Option("--backstop-config", help="BackstopJS config with the viewports "
-                                                  "and scenarios [default: backstop.json next to the report]")]
+    "--viewport", help="LABEL=WIDTHxHEIGHT for a viewport label the report uses (repeatable); default: the size "
+                       "of the report's own viewport capture, else backstop.json's, else the full page's width")]
+BackstopOpt = Annotated[list[Path] | None, typer.Option(
+    "--backstop-config", help="the backstop.json BackstopJS ran with (viewports, scenarios, browser flags); repeat it "
+    "to add the scenarios of another file [default: backstop.json beside the report, with backstop-pages.json]")]
 TimeoutOpt = Annotated[float, typer.Option("--timeout", min=1, help="seconds to wait for a page")]
+BrowserOpt = Annotated[str | None, typer.Option(
+    "--browser", envvar="REVIEWER_CHROMIUM", help="the Chromium to re-capture with: best the one BackstopJS ran "
+    "[default: Debian's chromium]")]
+ParallelOpt = Annotated[int, typer.Option("--parallel", min=1, max=8, help="browsers replaying scenarios at once")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="reviewer.toml or pyproject.toml with settings")]
 
 
@@ -40,24 +45,39 @@ def _say(text: str, style: str | None = None) -> None:
 # -- recapture ---------------------------------------------------------------------------------------
 
 def run_recapture(review: Any, out_dir: Path, settings: Any, *, runs: int, viewports: list[str] | None = None,
-                  backstop_config: Path | None = None, timeout: float = 30.0) -> Any:
+                  backstop_config: list[Path] | None = None, timeout: float = 30.0, browser: str | None = None,
+                  parallel: int = 2) -> Any:
     """Re-capture the changed pairs of an analysis just written to OUT, print what happened,
-    rewrite OUT; returns the new review. (Also used by `reviewer analyze --recapture N`.)"""
+    rewrite OUT; returns the new review. (Also used by `reviewer analyze --recapture N` and
+    `reviewer ci --recapture N`.)"""
     from reviewer.capture import parse_viewport_option, recapture_outputs
 
+    for path in backstop_config or []:
+        if not path.is_file():
+            from reviewer.errors import UsageError
+
+            raise UsageError(f"--backstop-config {path}: no such file; pass the backstop.json BackstopJS ran with")
     sizes = dict(parse_viewport_option(v) for v in viewports or [])
     changed = sum(1 for rp in review.ranked if rp.analysis.verdict.value == "changed")
     if not changed:
         _say("re-capture: no changed pair to re-capture")
         return review
     _err.print(f"re-capturing {changed} changed pair(s), {runs} times each…", style="dim")
+    review_selectors = {rp.pair.index: rp.pair.selector or "document" for rp in review.ranked}
     style = {"noise": "yellow", "dynamic": "yellow", "stable": "", "failed": "red", "skipped": "dim"}
 
     def show(o: Any) -> None:
-        _say(f"  {o.label} [{o.viewport}]: {o.status}: {o.message}", style.get(o.status) or None)
+        sel = review_selectors.get(o.index, "document")
+        what = f"{o.label} [{o.viewport}]" + ("" if sel == "document" else f" {sel}")
+        _say(f"  {what}: {o.status}: {o.message}", style.get(o.status) or None)
 
-    new, _outcomes = recapture_outputs(review, out_dir, settings, runs=runs, viewports=sizes,
-                                       backstop_config=backstop_config, timeout_s=timeout, progress=show)
+    new, outcomes = recapture_outputs(review, out_dir, settings, runs=runs, viewports=sizes,
+                                      backstop_config=backstop_config, timeout_s=timeout, browser=browser,
+                                      parallel=parallel, progress=show)
+    from reviewer.render.markdown import RECAPTURE_NOTES
+
+    for note in dict.fromkeys(n for o in outcomes for n in o.result.notes if n.startswith(RECAPTURE_NOTES)):
+        _err.print(escape(f"  note: {note}"), style="dim")
     return new
 
 
@@ -69,11 +89,14 @@ def recapture(
     viewport: ViewportOpt = None,
     backstop_config: BackstopOpt = None,
     timeout: TimeoutOpt = 30.0,
+    browser: BrowserOpt = None,
+    parallel: ParallelOpt = 2,
     config: ConfigOpt = None,
 ) -> None:
-    """Analyse a report, then re-capture each changed pair's page N times with Chromium to find
-    dynamic content (clocks, counters, carousels); a pair whose changes are all dynamic
-    becomes noise. A page that cannot be reached leaves its pair as it was.
+    """Analyse a report, then replay each changed pair's BackstopJS scenario N times with
+    Chromium, captured exactly as BackstopJS captures, to find dynamic content (clocks,
+    counters, carousels); a pair whose changes are all dynamic becomes noise. A page that
+    cannot be reached leaves its pair as it was.
 
     Exit code: 0 approve, 3 hold, 1 the report could not be analysed, 2 bad usage.
 
@@ -86,7 +109,7 @@ def recapture(
     settings, _origin = load_settings(config)
     review, out_dir = run(source, out, settings)
     review = run_recapture(review, out_dir, settings, runs=runs, viewports=viewport, backstop_config=backstop_config,
-                           timeout=timeout)
+                           timeout=timeout, browser=browser, parallel=parallel)
     print_review(review, out_dir, _out)
     sys.stdout.flush()
     raise typer.Exit(EXIT_OK if review.decision.action == "approve" else EXIT_HOLD)

@@ -375,6 +375,18 @@ def ci(source: Annotated[Path, typer.Argument(help="the BackstopJS report folder
                                                     "[default: derived from CIRCLE_WORKFLOW_JOB_ID]")] = None,
        git_dir: Annotated[Path | None, typer.Option("--git-dir", help="the checkout to read the commit message "
                                                     "from [default: the current folder]")] = None,
+       recapture: Annotated[int, typer.Option(
+           "--recapture", metavar="N", min=0, max=20, help="re-capture each changed pair N times (at least 2) "
+           "right here, against the same staging site, to find dynamic content (0 = off)")] = 0,
+       backstop_config: Annotated[list[Path] | None, typer.Option(
+           "--backstop-config", help="with --recapture: the backstop.json BackstopJS ran with (repeatable: the "
+                                     "scenarios of further files are added) [default: backstop.json beside "
+                                     "SOURCE, with backstop-pages.json]")] = None,
+       browser: Annotated[str | None, typer.Option(
+           "--browser", envvar="REVIEWER_CHROMIUM", help="with --recapture: the Chromium BackstopJS ran "
+           "[default: Debian's chromium]")] = None,
+       parallel: Annotated[int, typer.Option("--parallel", min=1, max=8, help="with --recapture: browsers "
+                                             "replaying scenarios at once")] = 2,
        config: ConfigOpt = None, api_url: ApiUrlOpt = None) -> None:
     """The CI step for visualtests-compare: analyse, report, approve hold-production when safe.
 
@@ -409,10 +421,18 @@ def ci(source: Annotated[Path, typer.Argument(help="the BackstopJS report folder
             github = github_from_env()
         except UsageError as exc:  # a missing comment must not block a release: warn instead
             problems.append(f"no GitHub comment: {exc}")
+    again = None
+    if recapture:
+        from reviewer.ci import Recapture
+
+        def progress(o: Any) -> None:
+            note(f"re-capture: {o.label} [{o.viewport}]: {o.status}: {o.message}")
+
+        again = Recapture(max(2, recapture), tuple(backstop_config or ()), browser, parallel, progress=progress)
     try:
         outcome = run_ci(source, env=CIEnv.from_env(), settings=settings, client=client, audit_log=audit_log,
                          out=out, approve=not no_approve, github=github, git_dir=git_dir, page_url=page_url,
-                         warnings=problems)
+                         warnings=problems, recapture=again)
     finally:
         if client is not None:
             client.close()

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from reviewer.backstop import verdict_text
-from reviewer.model import PairAssets, RankedPair, Region, Review
+from reviewer.model import PairAssets, RankedPair, Recapture, Region, Review
 
 SCHEMA = 1
 
@@ -35,9 +35,14 @@ def assets_dict(a: PairAssets | None) -> dict[str, Any]:
             "crops": [{"reference": r, "test": t} for r, t in a.crops]}
 
 
+def recapture_dict(r: Recapture) -> dict[str, Any]:
+    return {"status": r.status, "message": r.message, "captures": r.captures,
+            "areas": [{"x": b.x, "y": b.y, "w": b.w, "h": b.h} for b in r.areas], "notes": list(r.notes)}
+
+
 def pair_dict(rp: RankedPair, review: Review) -> dict[str, Any]:
     p, a = rp.pair, rp.analysis
-    return {
+    d = {
         "file": p.file,
         "label": p.label,
         "viewport": p.viewport,
@@ -64,6 +69,10 @@ def pair_dict(rp: RankedPair, review: Review) -> dict[str, Any]:
         },
         "images": assets_dict(review.assets.get(p.index)),
     }
+    rc = review.recapture.get(p.index)
+    if rc is not None:  # only after a re-capture: what it did to this pair
+        d["recapture"] = recapture_dict(rc)
+    return d
 
 
 def review_dict(review: Review) -> dict[str, Any]:

@@ -328,7 +328,9 @@
     if (opts.region !== undefined && opts.region >= 0) {
       v.focusRegion(opts.region);
     } else if (p.verdict === "changed" && (p.regions || []).length) {
-      v.focusRegion(0, true);
+      // the first region that counts: after a re-capture, dynamic ones may come before it
+      var first = (p.regions || []).findIndex(significant);
+      v.focusRegion(first < 0 ? 0 : first, true);
     }
     updateHash();
   }
@@ -367,6 +369,8 @@
       el("div", { class: "who", text: "BackstopJS" }), el("span", { class: "wrap", text: bsText }),
       note ? el("div", null, el("strong", { text: note })) : null);
     var head = el("div", { class: "phead" }, title, meta, el("div", { class: "verdicts" }, ours, theirs));
+    var rc = recaptureNote(p.recapture);
+    if (rc) { head.appendChild(rc); }
     if (p.score_terms && p.score_terms.length) {
       head.appendChild(el("details", { class: "terms" },
         el("summary", { text: "score " + fmt(p.score) + " = " + p.score_terms.map(function (t) {
@@ -377,6 +381,19 @@
         }))));
     }
     return head;
+  }
+
+  /* What re-capture did to this pair: the outcome, how many captures, the dynamic areas (boxed
+     in the images) and what could not be replayed. */
+  function recaptureNote(rc) {
+    if (!rc || !rc.status) { return null; }
+    var areas = (rc.areas || []).length;
+    var head = "Re-capture: " + rc.status + " — " + rc.message;
+    var lines = [rc.captures + " capture(s) of the same build" + (areas ? "; " + areas +
+      " area(s) differed between them (dotted violet boxes)" : "")].concat(rc.notes || []);
+    return el("details", { class: "recap " + rc.status, id: "recapture", open: rc.status === "failed" },
+      el("summary", { text: head }),
+      el("ul", null, lines.map(function (t) { return el("li", { text: t }); })));
   }
 
   // ---------------------------------------------------------------- viewer
@@ -483,7 +500,9 @@
     });
     side.appendChild(el("div", { class: "legend" },
       el("span", null, el("i"), "change"), el("span", null, el("i", { class: "inserted" }), "inserted/removed"),
-      el("span", null, el("i", { class: "noise" }), "noise"), el("span", null, el("i", { class: "dynamic" }), "dynamic")));
+      el("span", null, el("i", { class: "noise" }), "noise"), el("span", null, el("i", { class: "dynamic" }), "dynamic"),
+      this.p.recapture && (this.p.recapture.areas || []).length ?
+        el("span", null, el("i", { class: "recap" }), "differs between captures") : null));
   };
 
   Viewer.prototype.setView = function (mode, initial) {
@@ -709,6 +728,15 @@
       b.style.top = Math.round(y * z - 2) + "px";
       b.style.width = Math.round(w * z + 4) + "px";
       b.style.height = Math.round(h * z + 4) + "px";
+      pane.boxes.appendChild(b);
+    });
+    if (pane.role === "ref" || !this.p.recapture) { return; }
+    (this.p.recapture.areas || []).forEach(function (a) {
+      var b = el("div", { class: "box recap", title: "differs between captures of the same build (re-capture)" });
+      b.style.left = Math.round(a.x * z - 1) + "px";
+      b.style.top = Math.round(a.y * z - 1) + "px";
+      b.style.width = Math.round(a.w * z + 2) + "px";
+      b.style.height = Math.round(a.h * z + 2) + "px";
       pane.boxes.appendChild(b);
     });
   };
