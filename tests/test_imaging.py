@@ -130,8 +130,8 @@ def test_an_edge_re_rasterised_a_pixel_over_is_invisible():
     assert result.verdict is Verdict.NOISE, result.reason
     (region,) = result.regions
     assert region.kind is RegionKind.INVISIBLE and not region.significant
-    assert region.visibility is not None and region.visibility < 12
-    assert "invisible: largest visible difference" in region.why
+    assert region.visibility is not None and region.visibility < 1
+    assert "invisible: 0." in region.why and "of what a person notices" in region.why
 
 
 def test_a_solid_square_drawn_in_is_visible():
@@ -142,14 +142,15 @@ def test_a_solid_square_drawn_in_is_visible():
     assert result.verdict is Verdict.CHANGED
     (region,) = result.regions
     assert region.significant and region.box == Box(15, 15, 10, 10)
-    assert region.visibility is not None and region.visibility > 30
+    assert region.visibility is not None and region.visibility > 5  # far above 1, where a change counts
+    assert "a lone spot" in region.why
 
 
 def test_the_allowances_can_be_switched_off():
-    """A quarter-pixel move of solid shapes: nothing with the move allowance, a visible
-    difference of about 11.7 without it, which counts at sensitivity 2 (threshold 6)."""
+    """A quarter-pixel move of solid shapes: far under what counts with the move allowance,
+    visible without it at a higher sensitivity."""
     moved = shapes_page(offset=(1, 1))
-    assert compare_images(shapes_page(), moved, S).regions[0].visibility == 0.0
+    assert max(r.visibility or 0 for r in compare_images(shapes_page(), moved, S).regions) < 0.2
     strict = Settings(subpixel_tolerance_px=0, drift_delta_e=0.0, sensitivity=2.0)
     assert compare_images(shapes_page(), moved, strict).verdict is Verdict.CHANGED
 
@@ -223,8 +224,8 @@ def test_a_mask_that_cannot_be_written_in_place_is_refused(base):
 
 
 def test_one_blank_row_pushed_in_at_the_same_height_is_layout_rounding_only_if_nothing_visible_is_cut(base):
-    """Same rule as for a page one row taller: a blank row in, and a blank row cut off the end,
-    is rounding. If the row cut off the end shows something, the pair is changed."""
+    """Content pushed down by a row at the same height: a move too small to matter when the row
+    it pushes out of the image is blank. If that row shows something, the pair is changed."""
     blank = np.full((1, base.shape[1], 3), 255, np.uint8)
     pushed = np.concatenate([base[:80], blank, base[80:-1]])  # inside the gap under the header
     assert compare_images(base, pushed, S).verdict is Verdict.NOISE
@@ -233,7 +234,7 @@ def test_one_blank_row_pushed_in_at_the_same_height_is_layout_rounding_only_if_n
     pushed_footer = np.concatenate([footer[:80], blank, footer[80:-1]])
     a = compare_images(footer, pushed_footer, S)
     assert a.verdict is Verdict.CHANGED
-    assert {r.kind for r in a.regions if r.significant} == {RegionKind.REMOVED}
+    assert [r.box.y2 for r in a.regions if r.significant] == [base.shape[0]]  # at the bottom, where it left
 
 
 def test_a_thin_visible_rule_pushed_in_is_a_change(base):
@@ -242,4 +243,6 @@ def test_a_thin_visible_rule_pushed_in_is_a_change(base):
     pushed = np.concatenate([base[:80], rule, base[80:-2]])
     a = compare_images(base, pushed, S)
     assert a.verdict is Verdict.CHANGED
-    assert [(r.kind, r.box.y, r.box.h) for r in a.regions if r.significant] == [(RegionKind.INSERTED, 80, 2)]
+    # Two rows pushed in are a move of what follows (judged in place), not a realigned band;
+    # the rule is what stands out.
+    assert [(r.box.y, r.box.h) for r in a.regions if r.significant] == [(80, 2)]

@@ -115,8 +115,8 @@ def test_dynamic_content_becomes_noise_and_real_changes_stay_changed(recaptured)
     for vp in ("phone", "desktop"):
         clock = pairs[("Clock", vp)]
         assert clock["verdict"] == "noise", clock["reason"]
-        assert [r["kind"] for r in clock["regions"]] == ["dynamic"]
-        assert "captures of the same build" in clock["regions"][0]["why"]
+        assert {r["kind"] for r in clock["regions"]} == {"dynamic"}  # the clock's digits, one or more
+        assert all("captures of the same build" in r["why"] for r in clock["regions"])
         assert f"Clock [{vp}]: noise" in output
     for key in (("Signup", "phone"), ("Signup", "desktop"), ("Article", "phone")):
         assert pairs[key]["verdict"] == "changed"

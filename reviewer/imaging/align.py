@@ -66,14 +66,15 @@ REALIGN_MAX_SHARE = 0.5
 
 
 def realign_same_height(ref: NDArray[np.uint8], test: NDArray[np.uint8],
-                        differing: NDArray[np.bool_]) -> list[Segment] | None:
+                        differing: NDArray[np.bool_], min_band_rows: int = 0) -> list[Segment] | None:
     """An alignment of two same-height images whose content moved vertically, or None when
     comparing row y with row y is the better account.
 
     `differing` is the per-row in-place difference. The alignment is used when it turns many
     differing rows into a few inserted, removed or compared ones: a block inserted near the top
     pushes everything below it down and cuts the page's end off, and every row below it differs
-    in place although nothing there changed.
+    in place although nothing there changed. It is not used when no inserted or removed band is
+    taller than `min_band_rows`: content moved by that little is a move, not new rows.
     """
     in_place = int(differing.sum())
     if ref.shape[0] != test.shape[0] or in_place < REALIGN_MIN_ROWS:
@@ -81,7 +82,8 @@ def realign_same_height(ref: NDArray[np.uint8], test: NDArray[np.uint8],
     if not _rows_found_elsewhere(ref, test, differing):
         return None
     segments = _align(row_keys(ref), row_keys(test))
-    moved = any(s.kind in ("inserted", "removed") for s in segments)
+    moved = any(s.kind in ("inserted", "removed") and max(s.r1 - s.r0, s.t1 - s.t0) > min_band_rows
+                for s in segments)
     left = sum(max(s.r1 - s.r0, s.t1 - s.t0) for s in segments if s.kind != "equal")
     if not moved or left > REALIGN_MAX_SHARE * in_place:
         return None

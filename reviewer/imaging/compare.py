@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -21,15 +22,16 @@ from numpy.typing import NDArray
 from reviewer.config import Settings
 from reviewer.imaging.align import Segment, align_rows, realign_same_height
 from reviewer.imaging.candidates import differing_rows, scan_segment
-from reviewer.imaging.evidence import band_contrast
-from reviewer.imaging.judge import Criteria, judge_band, judge_candidate
-from reviewer.imaging.regions import candidate_regions, exact_noise_regions
+from reviewer.imaging.judge import ISOLATION_PX, Criteria, judge_band, judge_candidate
+from reviewer.imaging.regions import candidate_regions, exact_noise_regions, isolated
 from reviewer.imaging.verdict import noise_counts, verdict_of
-from reviewer.model import Box, PairAnalysis, Region, RegionKind, Verdict
+from reviewer.model import Box, PairAnalysis, Region, Verdict
 
 Img = NDArray[np.uint8]
 
 MAX_NOISE_REGIONS = 20
+# Rows of the other image a thin band at the end is compared with (judge._same_edge).
+TAIL_ROWS = 8
 
 # Values of the mask that compare_images can fill, one per test-image pixel.
 MASK_NONE, MASK_NOISE, MASK_CHANGED, MASK_INSERTED = 0, 1, 2, 3
@@ -58,12 +60,16 @@ def compare_images(
     exact_regions: list[Callable[[], list[Region]]] = []
     w = min(ref.shape[1], test.shape[1])
     if ref.shape[1] != test.shape[1]:
-        judged.append(_width_region(ref, test, w))
+        columns = _columns(ref, test, w, criteria)
+        judged.append(columns)
         if mask is not None and test.shape[1] > w:
-            mask[:, w:] = MASK_INSERTED
+            mask[:, w:] = MASK_INSERTED if columns.significant else MASK_NOISE
     ref_c, test_c = ref[:, :w], test[:, :w]
 
-    segments = (realign_same_height(ref_c, test_c, rows) if rows is not None else None) or align_rows(ref_c, test_c)
+    # A same-height page is realigned only when a block of rows appeared or vanished: content
+    # pushed by a pixel or two is a move, judged in place.
+    realigned = realign_same_height(ref_c, test_c, rows, 2 * criteria.benign_move_px) if rows is not None else None
+    segments = realigned or align_rows(ref_c, test_c)
     for seg in segments:
         seg_rows = rows if (rows is not None and seg.kind == "compare" and seg.r0 == 0
                             and seg.r1 == ref.shape[0]) else None
@@ -84,8 +90,9 @@ def compare_images(
         scan = scan_segment(a, b, seg_rows, settings.drift_delta_e, seg_ignore, settings.merge_distance_px,
                             mask, MASK_NOISE, seg.t0)
         exact.update({k: n for k, n in scan.counts().items() if k != "candidate"})
-        for cand in candidate_regions(scan, (b.shape[0], b.shape[1]), settings.merge_distance_px):
-            result = judge_candidate(a, b, cand, criteria, seg.t0)
+        cands = candidate_regions(scan, (b.shape[0], b.shape[1]), settings.merge_distance_px)
+        for cand, alone in zip(cands, isolated([c.box for c in cands], ISOLATION_PX), strict=True):
+            result = judge_candidate(a, b, cand, criteria, seg.t0, alone)
             judged += result.regions
             if mask is not None and result.changed_ys.size:
                 mask.reshape(-1)[(result.changed_ys + seg.t0) * mask.shape[1] + result.changed_xs] = MASK_CHANGED
@@ -118,21 +125,24 @@ def _band(ref: Img, test: Img, seg: Segment, criteria: Criteria) -> Region:
     """A band of rows found on one side only, judged."""
     w = test.shape[1]
     if seg.kind == "inserted":
+        edge = ref[-TAIL_ROWS:] if seg.t1 >= test.shape[0] and ref.shape[0] else None
         return judge_band(test[seg.t0 : seg.t1], test, (seg.t0, seg.t1), True,
-                          Box(0, seg.t0, w, seg.t1 - seg.t0), seg.r0, criteria)
+                          Box(0, seg.t0, w, seg.t1 - seg.t0), seg.r0, criteria, edge)
+    edge = test[-TAIL_ROWS:] if seg.r1 >= ref.shape[0] and test.shape[0] else None
     line = Box(0, min(seg.t0, max(test.shape[0] - 1, 0)), w, 1)
-    return judge_band(ref[seg.r0 : seg.r1], ref, (seg.r0, seg.r1), False, line, seg.r0, criteria)
+    return judge_band(ref[seg.r0 : seg.r1], ref, (seg.r0, seg.r1), False, line, seg.r0, criteria, edge)
 
 
-def _width_region(ref: Img, test: Img, w: int) -> Region:
-    """Columns one image has and the other has not: always shown, always significant (a page
-    that changed width is a layout change, whatever is in the columns)."""
-    if test.shape[1] > w:
-        extra = test[:, w:]
-        return Region(Box(w, 0, test.shape[1] - w, test.shape[0]), RegionKind.INSERTED,
-                      int(extra.shape[0] * extra.shape[1]), band_contrast(extra), None, significant=True,
-                      why=f"test image is {test.shape[1] - w} px wider")
-    extra = ref[:, w:]
-    return Region(Box(max(w - 1, 0), 0, 1, test.shape[0]), RegionKind.REMOVED,
-                  int(extra.shape[0] * extra.shape[1]), band_contrast(extra), None, significant=True,
-                  ref_y=0, ref_h=int(ref.shape[0]), why=f"reference is {ref.shape[1] - w} px wider")
+def _columns(ref: Img, test: Img, w: int, criteria: Criteria) -> Region:
+    """Columns one image has and the other has not (always at the right edge), judged like rows
+    found on one side only."""
+    wider, other = (test, ref) if test.shape[1] > w else (ref, test)
+    band = np.swapaxes(wider[:, w:], 0, 1)
+    page = np.swapaxes(wider, 0, 1)
+    edge = np.swapaxes(other[:, max(0, w - TAIL_ROWS) : w], 0, 1) if w > 0 else None
+    if wider is test:
+        box = Box(w, 0, test.shape[1] - w, test.shape[0])
+        return judge_band(band, page, (w, wider.shape[1]), True, box, 0, criteria, edge, "column")
+    box = Box(max(w - 1, 0), 0, 1, test.shape[0])
+    region = judge_band(band, page, (w, wider.shape[1]), False, box, 0, criteria, edge, "column")
+    return replace(region, ref_y=0, ref_h=int(ref.shape[0]))

@@ -1,26 +1,25 @@
 """What a person sees of a difference: a spatial-CIELAB model of flipping between two crops.
 
-A screenshot difference is visible when, seen through the eye's blur at a normal viewing
-distance, the two images differ in colour by more than a person notices, and the difference is
-not explained by content that moved by a fraction of a pixel (the same text re-rasterised at
-another sub-pixel position: nobody sees a move of a third of a pixel).
+Both crops are first seen as the eye sees them (S-CIELAB, Zhang & Wandell 1997, "A spatial
+extension of CIELAB for digital color-image reproduction"): from sRGB to an opponent colour space
+(luminance, red-green, blue-yellow; Poirson & Wandell), each channel blurred by the contrast
+sensitivity of that channel (a sum of two Gaussians whose widths are angles of the visual field:
+the eye resolves fine detail in luminance, only coarse detail in colour), back to CIE XYZ, then
+CIELAB. `pixels_per_degree` converts the angles to pixels. Then two things are measured at each
+pixel that differs:
 
-The model (S-CIELAB, Zhang & Wandell 1997, "A spatial extension of CIELAB for digital
-color-image reproduction"): both crops go from sRGB to an opponent colour space (luminance,
-red-green, blue-yellow; Poirson & Wandell), each channel is blurred by the contrast sensitivity
-of that channel (a sum of two Gaussians whose widths are angles of the visual field: the eye
-resolves fine detail in luminance, only coarse detail in colour), back to CIE XYZ, then CIELAB,
-and the colour difference is CIEDE2000. `pixels_per_degree` converts the angles to pixels.
+  structure  how much the shapes around the pixel changed: 1 - SSIM (Wang et al. 2004) of the
+             seen lightness in a small window, at the best of the small moves of the reference
+             (up to `tolerance` px, in half pixels), times the window's contrast (its standard
+             deviation in L*). Text re-rasterised at another sub-pixel position, a photo
+             re-encoded or resampled: the same shapes, slightly moved or softened, a low value.
+             A digit that became another, a word, a missing image: new shapes, a high value.
+  colour     CIEDE2000 between the seen colours, each compared with the nearest colour the other
+             crop takes within `tolerance` px: what a recoloured link, heading or background
+             looks like from where the reviewer sits (a coloured edge moved by a fraction of a
+             pixel changes no colour).
 
-Tolerance of small moves: the test value at a pixel is compared with the nearest colour the
-blurred reference takes within `tolerance` px of that pixel (per channel, the range of the
-reference's values at the pixel and at its neighbours' positions moved `tolerance` px towards
-them, by linear interpolation of the blurred image: exact for a smooth image), and the other
-way round; the larger of the two differences counts. A move of less than a pixel leaves every
-blurred value inside that range; a new glyph, a new colour or a missing stroke does not.
-
-    visible_difference(ref, test, viewing)  ->  float32 map, CIEDE2000 units, same shape
-
+The judge (judge.py) decides which of the two counts for a region and against which threshold.
 Pure numpy/scipy; a crop is processed a band of rows at a time, so memory stays bounded.
 """
 
@@ -129,64 +128,71 @@ def to_lab(opp: F32) -> NDArray[np.float64]:
     return lab
 
 
-def envelope(blurred: F32, tolerance: int) -> tuple[F32, F32]:
-    """Per pixel and channel, the lowest and highest value the blurred image takes within
-    `tolerance` px (a square neighbourhood): every value a move of at most that far, whole or
-    fractional, can bring to the pixel (a blurred image is smooth: a value between two
-    neighbours is between their values)."""
-    size = (2 * tolerance + 1, 2 * tolerance + 1, 1)
-    lo = ndimage.minimum_filter(blurred, size=size, mode="nearest")
-    hi = ndimage.maximum_filter(blurred, size=size, mode="nearest")
-    return lo, hi
+# Structure: SSIM's window (px, square) and constants for L* in [0, 100] (K1 = 0.01, K2 = 0.03).
+WINDOW = 5
+_C1 = np.float32((0.01 * 100) ** 2)
+_C2 = np.float32((0.03 * 100) ** 2)
+# Among moves that fit equally well, the smallest wins: each half pixel of move costs this much SSIM.
+_MOVE_COST = np.float32(0.002)
 
 
-
-
-def _band_difference(ba: F32, bb: F32, tolerance: int, ys: NDArray[np.intp], xs: NDArray[np.intp]) -> F32:
-    """The visible difference of two blurred bands (H, W, 3) at the listed positions."""
-    w = ba.shape[1]
-    flat = ys * w + xs
-    out = np.zeros(flat.size, dtype=np.float32)
-    pairs = ((ba, bb), (bb, ba)) if tolerance > 0 else ((ba, bb),)
-    for src, dst in pairs:
-        value = dst.reshape(-1, 3)[flat]
-        if tolerance > 0:
-            lo, hi = envelope(src, tolerance)
-            nearest = np.clip(value, lo.reshape(-1, 3)[flat], hi.reshape(-1, 3)[flat])
-        else:
-            nearest = src.reshape(-1, 3)[flat]
-        # Values closer than this to the other image's range are not worth a CIEDE2000: the
-        # difference is far below anything visible (opponent channels are in units of Y = 1).
-        idx = np.flatnonzero(np.abs(value - nearest).max(axis=-1) > np.float32(1e-4))
-        if idx.size == 0:
-            continue
-        de = deltaE_ciede2000(to_lab(nearest[idx]), to_lab(value[idx]), channel_axis=-1).astype(np.float32)
-        out[idx] = np.maximum(out[idx], de)
+def seen(img: Img, ppd: float) -> F32:
+    """CIELAB (H, W, 3) float32 of an sRGB crop as the eye sees it at `ppd` (see the module's
+    docstring). Values near the edges see the crop's edge replicated: pass a margin of
+    `reach` px around what is measured."""
+    h, w = img.shape[:2]
+    out: F32 = to_lab(blur(opponent(img), ppd).reshape(-1, 3)).astype(np.float32).reshape(h, w, 3)
     return out
 
 
-def visible_difference(ref: Img, test: Img, viewing: Viewing, ys: NDArray[np.intp] | None = None,
-                       xs: NDArray[np.intp] | None = None) -> F32:
-    """The visible difference of two same-shape crops: CIEDE2000 between what a person sees of
-    each (after the blur of `viewing.pixels_per_degree`, allowing moves of `viewing.tolerance`
-    px), at the listed pixels (`ys`, `xs`: crop coordinates), or as a map of the whole crop.
-
-    Values near the crop's edges see the crop's edge replicated: pass crops with a margin of
-    `reach(viewing)` px around what you want measured.
-    """
-    if ref.shape != test.shape:
-        raise ValueError("visible_difference needs two crops of the same shape")
-    h, w = ref.shape[:2]
-    whole = ys is None or xs is None
-    if whole:
-        ys, xs = (v.reshape(-1) for v in np.indices((h, w)))
-    assert ys is not None and xs is not None
+def colour_difference(ref: F32, test: F32, ys: NDArray[np.intp], xs: NDArray[np.intp], tolerance: int = 0) -> F32:
+    """CIEDE2000 between two seen crops (from `seen`) at the listed pixels. With a `tolerance`,
+    each seen colour is compared with the nearest the other crop takes within that many pixels
+    (per channel, between the lowest and highest value there: a seen image is smooth), both ways,
+    and the larger difference counts: an edge moved by a fraction of a pixel changes no colour."""
     out = np.zeros(ys.size, dtype=np.float32)
     if ys.size == 0:
-        return out.reshape(h, w) if whole else out
-    margin = reach(viewing)
-    rows = max(16, BAND_PIXELS // max(w, 1))
-    ppd = viewing.pixels_per_degree
+        return out
+    pairs = ((ref, test), (test, ref))
+    for src, dst in pairs if tolerance > 0 else pairs[:1]:
+        value = dst[ys, xs]
+        nearest = src[ys, xs]
+        if tolerance > 0:
+            size = (2 * tolerance + 1, 2 * tolerance + 1, 1)
+            lo = ndimage.minimum_filter(src, size=size, mode="nearest")[ys, xs]
+            hi = ndimage.maximum_filter(src, size=size, mode="nearest")[ys, xs]
+            nearest = np.clip(value, lo, hi)
+        de = deltaE_ciede2000(nearest.astype(np.float64), value.astype(np.float64), channel_axis=-1)
+        np.maximum(out, de.astype(np.float32), out=out)
+    return out
+
+
+def _moves(tolerance: int) -> list[tuple[float, float]]:
+    """Every move of the reference tried, in half pixels, smallest first (no move first)."""
+    steps = np.arange(-2 * tolerance, 2 * tolerance + 1) / 2.0
+    moves = [(float(dy), float(dx)) for dy in steps for dx in steps]
+    return sorted(moves, key=lambda m: (abs(m[0]) + abs(m[1]), m))
+
+
+def _moved(img: F32, dy: float, dx: float) -> F32:
+    """img moved by (dy, dx) px, by linear interpolation, the edges replicated: a seen image is
+    smooth, so a value between two pixels is their mean."""
+    if dy == 0 and dx == 0:
+        return img
+    out: F32 = ndimage.shift(img, (dy, dx), order=1, mode="nearest")
+    return out
+
+
+def structure_difference(ref: F32, test: F32, ys: NDArray[np.intp], xs: NDArray[np.intp],
+                         tolerance: int) -> F32:
+    """(1 - SSIM) x contrast of the seen lightness around each listed pixel, at the best of the
+    reference's moves up to `tolerance` px. Both crops from `seen`, same shape."""
+    la, lb = np.ascontiguousarray(ref[..., 0]), np.ascontiguousarray(test[..., 0])
+    out = np.zeros(ys.size, dtype=np.float32)
+    if ys.size == 0:
+        return out
+    rows = max(16, BAND_PIXELS // max(la.shape[1], 1))
+    pad = WINDOW // 2 + 2 * max(tolerance, 0) + 1
     order = np.argsort(ys, kind="stable")
     sorted_ys = ys[order]
     for y0 in range(int(sorted_ys[0]) // rows * rows, int(sorted_ys[-1]) + 1, rows):
@@ -194,8 +200,29 @@ def visible_difference(ref: Img, test: Img, viewing: Viewing, ys: NDArray[np.int
         if lo == hi:
             continue
         pick = order[lo:hi]
-        a0, a1 = max(0, y0 - margin), min(h, y0 + rows + margin)
-        ba = blur(opponent(ref[a0:a1]), ppd)
-        bb = blur(opponent(test[a0:a1]), ppd)
-        out[pick] = _band_difference(ba, bb, viewing.tolerance, ys[pick] - a0, xs[pick])
-    return out.reshape(h, w) if whole else out
+        a0, a1 = max(0, y0 - pad), min(la.shape[0], y0 + rows + pad)
+        out[pick] = _structure_band(la[a0:a1], lb[a0:a1], ys[pick] - a0, xs[pick], tolerance)
+    return out
+
+
+def _structure_band(la: F32, lb: F32, ys: NDArray[np.intp], xs: NDArray[np.intp], tolerance: int) -> F32:
+    def mean(x: F32) -> F32:
+        m: F32 = ndimage.uniform_filter(x, WINDOW, mode="nearest")
+        return m
+
+    mb = mean(lb)
+    vb = np.maximum(mean(lb * lb) - mb * mb, np.float32(0.0))
+    best = np.full(ys.size, -np.inf, dtype=np.float32)
+    spread = np.zeros(ys.size, dtype=np.float32)
+    for dy, dx in _moves(tolerance):
+        a = _moved(la, dy, dx)
+        ma = mean(a)
+        va = np.maximum(mean(a * a) - ma * ma, np.float32(0.0))
+        cab = mean(a * lb) - ma * mb
+        m_a, m_b, v_a, v_b, c = ma[ys, xs], mb[ys, xs], va[ys, xs], vb[ys, xs], cab[ys, xs]
+        ssim = ((2 * m_a * m_b + _C1) * (2 * c + _C2)) / ((m_a * m_a + m_b * m_b + _C1) * (v_a + v_b + _C2))
+        ssim -= _MOVE_COST * np.float32(2 * (abs(dy) + abs(dx)))
+        better = ssim > best
+        best[better] = ssim[better]
+        spread[better] = np.sqrt(np.maximum(v_a, v_b))[better]
+    return (1.0 - best) * spread

@@ -61,6 +61,15 @@ def candidate_regions(scan: Scan, shape: tuple[int, int], merge_px: int) -> list
     return out
 
 
+def isolated(boxes: list[Box], distance: int) -> list[bool]:
+    """For each box: no other box comes within `distance` px of it."""
+    out = []
+    for i, a in enumerate(boxes):
+        out.append(not any(j != i and a.x - distance < b.x2 and b.x < a.x2 + distance
+                           and a.y - distance < b.y2 and b.y < a.y2 + distance for j, b in enumerate(boxes)))
+    return out
+
+
 def group_pixels(ys: Ints, xs: Ints, shape: tuple[int, int], merge_px: int) -> list[tuple[Box, Idx]]:
     """Cluster pixels that lie within about `merge_px` of each other.
 
