@@ -264,13 +264,94 @@ def evaluate_measure(rows: list[Row], name: str) -> dict[str, object]:
     return result
 
 
+# -- deriving the thresholds from the tune half ------------------------------------------------
+
+
+def channel_scores(ref: np.ndarray, test: np.ndarray, settings: Settings) -> dict[str, float]:
+    """The largest raw value of each of the judge's channels over a pair's candidate regions:
+    structure in lone spots, structure elsewhere, colour in recoloured regions."""
+    from reviewer.imaging.judge import ISOLATION_PX, SPOT_PIXELS, recolouring
+    from reviewer.imaging.regions import isolated
+
+    viewing = Viewing(settings.pixels_per_degree, settings.subpixel_tolerance_px)
+    w = min(ref.shape[1], test.shape[1])
+    ref, test = ref[:, :w], test[:, :w]
+    rows = differing_rows(ref, test) if ref.shape == test.shape else None
+    segments = (realign_same_height(ref, test, rows) if rows is not None else None) or align_rows(ref, test)
+    out = {"spot": 0.0, "structure": 0.0, "colour": 0.0}
+    for seg in segments:
+        if seg.kind in ("inserted", "removed"):
+            continue
+        a, b = ref[seg.r0 : seg.r1], test[seg.t0 : seg.t1]
+        scan = scan_segment(a, b, differing_rows(a, b), settings.drift_delta_e, (), settings.merge_distance_px)
+        cands = candidate_regions(scan, (b.shape[0], b.shape[1]), settings.merge_distance_px)
+        for cand, alone in zip(cands, isolated([c.box for c in cands], ISOLATION_PX), strict=True):
+            box = pad_box(cand.box, reach(viewing), b.shape[1], b.shape[0])
+            sa, sb = seen(crop(a, box), viewing.pixels_per_degree), seen(crop(b, box), viewing.pixels_per_degree)
+            ys, xs = cand.ys - box.y, cand.xs - box.x
+            st = float(structure_difference(sa, sb, ys, xs, viewing.tolerance).max())
+            key = "spot" if alone and cand.ys.size <= SPOT_PIXELS else "structure"
+            out[key] = max(out[key], st)
+            if recolouring(a, b, cand):
+                out["colour"] = max(out["colour"], float(colour_difference(sa, sb, ys, xs, viewing.tolerance).max()))
+    return out
+
+
+def derive_thresholds(corpus: Path, settings: Settings) -> dict[str, object]:
+    """Each channel's threshold from the tune half alone: midway (geometric mean) between the
+    strongest benign value and the weakest real value that only this channel can catch; then
+    how those thresholds do on the holdout half."""
+    labels = load_labels(corpus)
+    report = load_report(corpus / "report" / "backstop_data")
+    from reviewer.imaging.compare import compare_images
+
+    scores: list[tuple[dict[str, object], dict[str, float]]] = []
+    for pair in report.pairs:
+        info = labels.get(pair.file)
+        if info is None or pair.reference is None or pair.test is None:
+            continue
+        ref, test = load_rgb(pair.reference), load_rgb(pair.test)
+        if info["label"] == "real":
+            # Real changes that a band of rows or columns already shows are not these channels'
+            # business: their candidate regions are what moved around the band.
+            bands = [r for r in compare_images(ref, test, settings).regions
+                     if r.significant and r.kind in (RegionKind.INSERTED, RegionKind.REMOVED)]
+            if bands:
+                continue
+        scores.append((info, channel_scores(ref, test, settings)))
+    found: dict[str, float] = {}
+    result_lines: list[str] = []
+    for channel in ("spot", "structure", "colour"):
+        benign = [sc[channel] for info, sc in scores if info["split"] == "tune" and info["label"] == "benign"]
+        # The real pairs this channel is for: its value is their largest relative to the others'.
+        real = [sc[channel] for info, sc in scores if info["split"] == "tune" and info["label"] == "real"
+                and sc[channel] > 0 and sc[channel] == max(sc.values())]
+        lo, hi = max(benign, default=0.0), min(real, default=0.0)
+        result_lines.append(f"{channel}: tune benign max {lo:.2f}, tune real min {hi:.2f}")
+        found[channel] = round(math.sqrt(lo * hi), 2) if lo > 0 and hi > lo else round(hi or lo, 2)
+    result: dict[str, object] = {"thresholds": found, "tune_values": result_lines}
+    for split in ("tune", "holdout"):
+        def caught(sc: dict[str, float]) -> bool:
+            return any(sc[k] >= found[k] > 0 for k in found)
+        real = [caught(sc) for info, sc in scores if info["split"] == split and info["label"] == "real"]
+        benign = [caught(sc) for info, sc in scores if info["split"] == split and info["label"] == "benign"]
+        result[split] = {"real_caught_by_regions": sum(real), "real": len(real), "benign_flagged": sum(benign),
+                         "benign": len(benign)}
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--measures", action="store_true", help="also compare the candidate perceptual measures")
+    ap.add_argument("--derive", action="store_true", help="derive the judge's thresholds from the tune half")
     ap.add_argument("--json", type=Path, help="write the figures as JSON")
     args = ap.parse_args(argv)
     settings = Settings(workers=2)
+    if args.derive:
+        derived = derive_thresholds(args.corpus, settings)
+        print(json.dumps(derived, indent=1))
+        return 0
     rows = judge_rows(args.corpus, settings)
     figures: dict[str, object] = {"judge": summary(rows)}
     for split, s in figures["judge"].items():  # type: ignore[union-attr]
