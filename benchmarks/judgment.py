@@ -57,7 +57,7 @@ class Row:
     split: str
     box: tuple[int, int, int, int] | None
     verdict: str = ""
-    strength: float | None = None  # largest visible difference of the pair, in threshold units
+    strength: float | None = None  # strongest region as the judge weighs it (1 = counts); None: a band decided
     located: bool | None = None
     backstop3: bool | None = None  # True: BackstopJS failed the pair at misMatchThreshold 3
     backstop01: bool | None = None
@@ -106,8 +106,11 @@ def judge_rows(corpus: Path, settings: Settings) -> list[Row]:
                   box)  # type: ignore[arg-type]
         a = rp.analysis
         row.verdict, row.why = a.verdict.value, a.reason
-        measured = [r.visibility for r in a.regions if r.visibility is not None]
-        row.strength = max(measured) * settings.sensitivity if measured else None
+        by_band = any(r.significant and r.kind in (RegionKind.INSERTED, RegionKind.REMOVED) for r in a.regions)
+        if not by_band and rp.pair.reference is not None and rp.pair.test is not None and rp.pair.reference.is_file():
+            # Exact values (the judge stops measuring a pixel once it is under its threshold).
+            row.strength = strength(channel_scores(load_rgb(rp.pair.reference), load_rgb(rp.pair.test), settings),
+                                    settings) or None
         if row.label == "real" and row.box is not None:
             row.located = any(r.significant and _overlaps(r, row.box) for r in a.regions)
         row.backstop3 = backstop_fails(rp.pair, 3.0)
@@ -295,6 +298,14 @@ def channel_scores(ref: np.ndarray, test: np.ndarray, settings: Settings) -> dic
             if recolouring(a, b, cand):
                 out["colour"] = max(out["colour"], float(colour_difference(sa, sb, ys, xs, viewing.tolerance).max()))
     return out
+
+
+def strength(scores: dict[str, float], settings: Settings) -> float:
+    """A pair's strongest candidate region as the judge weighs it: 1 = just counts."""
+    from reviewer.imaging.judge import COLOUR, SPOT, STRUCTURE
+
+    limits = {"spot": SPOT, "structure": STRUCTURE, "colour": COLOUR}
+    return max(scores[k] / limits[k] for k in limits) * settings.sensitivity
 
 
 def derive_thresholds(corpus: Path, settings: Settings) -> dict[str, object]:

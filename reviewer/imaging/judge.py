@@ -112,7 +112,7 @@ def judge_candidate(a: Img, b: Img, cand: Candidate, c: Criteria, t0: int = 0, i
     seen_b = seen(crop(b, padded), c.viewing.pixels_per_degree)
     spot = isolated and cand.ys.size <= SPOT_PIXELS
     structure_at = SPOT if spot else STRUCTURE
-    structure = structure_difference(seen_a, seen_b, ys, xs, c.viewing.tolerance)
+    structure = structure_difference(seen_a, seen_b, ys, xs, c.viewing.tolerance, structure_at / c.sensitivity)
     vis = structure * np.float32(c.sensitivity / structure_at)
     recoloured = recolouring(a, b, cand)
     colour = colour_difference(seen_a, seen_b, ys, xs, c.viewing.tolerance) if recoloured else None
@@ -196,7 +196,8 @@ def _pure_move(a: Img, b: Img, cand: Candidate, c: Criteria) -> tuple[int, int] 
         return None
     ppd = c.viewing.pixels_per_degree
     left = structure_difference(seen(a[y0 - dy : y1 - dy, x0 - dx : x1 - dx], ppd), seen(b[y0:y1, x0:x1], ppd),
-                                cand.ys[inside] - y0, cand.xs[inside] - x0, c.viewing.tolerance)
+                                cand.ys[inside] - y0, cand.xs[inside] - x0, c.viewing.tolerance,
+                                STRUCTURE / c.sensitivity)
     return move if float(left.max()) * c.sensitivity < STRUCTURE else None
 
 
@@ -299,7 +300,8 @@ def _same_edge(page: Img, other_tail: Img, rows: int, c: Criteria) -> bool:
     theirs = np.concatenate([other_tail[-k:], np.repeat(other_tail[-1:], rows, axis=0)])
     ppd = c.viewing.pixels_per_degree
     ys, xs = (v.reshape(-1) for v in np.indices((k + rows, mine.shape[1])))
-    left = structure_difference(seen(theirs, ppd), seen(mine, ppd), ys, xs, max(1, c.viewing.tolerance))
+    left = structure_difference(seen(theirs, ppd), seen(mine, ppd), ys, xs, max(1, c.viewing.tolerance),
+                                STRUCTURE / c.sensitivity)
     return float(left.max()) * c.sensitivity < STRUCTURE
 
 

@@ -167,32 +167,48 @@ def colour_difference(ref: F32, test: F32, ys: NDArray[np.intp], xs: NDArray[np.
     return out
 
 
-def _moves(tolerance: int) -> list[tuple[float, float]]:
+def _moves(tolerance: int) -> list[tuple[int, int]]:
     """Every move of the reference tried, in half pixels, smallest first (no move first)."""
-    steps = np.arange(-2 * tolerance, 2 * tolerance + 1) / 2.0
-    moves = [(float(dy), float(dx)) for dy in steps for dx in steps]
-    return sorted(moves, key=lambda m: (abs(m[0]) + abs(m[1]), m))
+    steps = range(-2 * tolerance, 2 * tolerance + 1)
+    return sorted(((dy, dx) for dy in steps for dx in steps), key=lambda m: (abs(m[0]) + abs(m[1]), m))
 
 
-def _moved(img: F32, dy: float, dx: float) -> F32:
-    """img moved by (dy, dx) px, by linear interpolation, the edges replicated: a seen image is
-    smooth, so a value between two pixels is their mean."""
-    if dy == 0 and dx == 0:
-        return img
-    out: F32 = ndimage.shift(img, (dy, dx), order=1, mode="nearest")
+def _moved(img: F32, dy2: int, dx2: int) -> F32:
+    """img (padded by one pixel more than the move on every side, as _structure_band does)
+    moved by (dy2 / 2, dx2 / 2) px, trimmed of that padding: a half-pixel move is the mean of
+    the two whole-pixel moves around it (a seen image is smooth: linear interpolation)."""
+    h, w = img.shape[0] - 2 * _REACH, img.shape[1] - 2 * _REACH
+    ys = (dy2 // 2, -(-dy2 // 2))
+    xs = (dx2 // 2, -(-dx2 // 2))
+    parts = [img[_REACH - y : _REACH - y + h, _REACH - x : _REACH - x + w] for y in set(ys) for x in set(xs)]
+    if len(parts) == 1:
+        return parts[0]
+    out = parts[0] + parts[1]
+    for extra in parts[2:]:
+        out += extra
+    out *= np.float32(1.0 / len(parts))
     return out
 
 
+# Padding around a band for the largest move tried (tolerance 1 px = 2 half pixels) and one more.
+_REACH = 3
+
+
 def structure_difference(ref: F32, test: F32, ys: NDArray[np.intp], xs: NDArray[np.intp],
-                         tolerance: int) -> F32:
+                         tolerance: int, floor: float = 0.0) -> F32:
     """(1 - SSIM) x contrast of the seen lightness around each listed pixel, at the best of the
-    reference's moves up to `tolerance` px. Both crops from `seen`, same shape."""
+    reference's moves up to `tolerance` px (at most 1). Both crops from `seen`, same shape.
+
+    Moves are tried smallest first, and a pixel whose value has fallen under `floor` is not
+    tried further (more moves can only lower it): values under `floor` are upper bounds, the
+    others exact. Pass the lowest value that would count.
+    """
+    tolerance = min(max(tolerance, 0), 1)
     la, lb = np.ascontiguousarray(ref[..., 0]), np.ascontiguousarray(test[..., 0])
     out = np.zeros(ys.size, dtype=np.float32)
     if ys.size == 0:
         return out
     rows = max(16, BAND_PIXELS // max(la.shape[1], 1))
-    pad = WINDOW // 2 + 2 * max(tolerance, 0) + 1
     order = np.argsort(ys, kind="stable")
     sorted_ys = ys[order]
     for y0 in range(int(sorted_ys[0]) // rows * rows, int(sorted_ys[-1]) + 1, rows):
@@ -200,29 +216,60 @@ def structure_difference(ref: F32, test: F32, ys: NDArray[np.intp], xs: NDArray[
         if lo == hi:
             continue
         pick = order[lo:hi]
-        a0, a1 = max(0, y0 - pad), min(la.shape[0], y0 + rows + pad)
-        out[pick] = _structure_band(la[a0:a1], lb[a0:a1], ys[pick] - a0, xs[pick], tolerance)
+        out[pick] = _structure_band(la, lb, ys[pick], xs[pick], tolerance, floor)
     return out
 
 
-def _structure_band(la: F32, lb: F32, ys: NDArray[np.intp], xs: NDArray[np.intp], tolerance: int) -> F32:
-    def mean(x: F32) -> F32:
-        m: F32 = ndimage.uniform_filter(x, WINDOW, mode="nearest")
-        return m
+def _window(img: F32, y0: int, y1: int, x0: int, x1: int, pad: int) -> F32:
+    """img[y0 - pad : y1 + pad, x0 - pad : x1 + pad], the edges replicated beyond the image."""
+    h, w = img.shape
+    if y0 - pad >= 0 and x0 - pad >= 0 and y1 + pad <= h and x1 + pad <= w:
+        inside: F32 = img[y0 - pad : y1 + pad, x0 - pad : x1 + pad]
+        return inside
+    ry = np.clip(np.arange(y0 - pad, y1 + pad), 0, h - 1)
+    rx = np.clip(np.arange(x0 - pad, x1 + pad), 0, w - 1)
+    out: F32 = img[np.ix_(ry, rx)]
+    return out
 
-    mb = mean(lb)
-    vb = np.maximum(mean(lb * lb) - mb * mb, np.float32(0.0))
+
+def _structure_band(la: F32, lb: F32, ys: NDArray[np.intp], xs: NDArray[np.intp], tolerance: int,
+                    floor: float) -> F32:
+    half = WINDOW // 2
     best = np.full(ys.size, -np.inf, dtype=np.float32)
     spread = np.zeros(ys.size, dtype=np.float32)
-    for dy, dx in _moves(tolerance):
-        a = _moved(la, dy, dx)
-        ma = mean(a)
-        va = np.maximum(mean(a * a) - ma * ma, np.float32(0.0))
-        cab = mean(a * lb) - ma * mb
-        m_a, m_b, v_a, v_b, c = ma[ys, xs], mb[ys, xs], va[ys, xs], vb[ys, xs], cab[ys, xs]
-        ssim = ((2 * m_a * m_b + _C1) * (2 * c + _C2)) / ((m_a * m_a + m_b * m_b + _C1) * (v_a + v_b + _C2))
-        ssim -= _MOVE_COST * np.float32(2 * (abs(dy) + abs(dx)))
-        better = ssim > best
-        best[better] = ssim[better]
-        spread[better] = np.sqrt(np.maximum(v_a, v_b))[better]
-    return (1.0 - best) * spread
+    value = np.full(ys.size, np.inf, dtype=np.float32)
+    # The test's window statistics do not depend on the move: once, over the band's pixels.
+    by0, bx0 = int(ys.min()) - half, int(xs.min()) - half
+    b = _window(lb, by0, int(ys.max()) + half + 1, bx0, int(xs.max()) + half + 1, 0)
+    mb_all = _mean(b)
+    vb_all = np.maximum(_mean(b * b) - mb_all * mb_all, np.float32(0.0))
+    live = np.arange(ys.size)
+    for dy2, dx2 in _moves(tolerance):
+        if live.size == 0:
+            break
+        py, px = ys[live], xs[live]
+        # Only the rows and columns the pixels still in question need.
+        y0, y1 = int(py.min()) - half, int(py.max()) + half + 1
+        x0, x1 = int(px.min()) - half, int(px.max()) + half + 1
+        a = _moved(_window(la, y0, y1, x0, x1, _REACH), dy2, dx2)
+        bw = b[y0 - by0 : y1 - by0, x0 - bx0 : x1 - bx0]
+        ry, rx = py - y0, px - x0
+        ma, mb = _mean(a)[ry, rx], mb_all[py - by0, px - bx0]
+        va = np.maximum(_mean(a * a)[ry, rx] - ma * ma, np.float32(0.0))
+        vb = vb_all[py - by0, px - bx0]
+        c = _mean(a * bw)[ry, rx] - ma * mb
+        ssim = ((2 * ma * mb + _C1) * (2 * c + _C2)) / ((ma * ma + mb * mb + _C1) * (va + vb + _C2))
+        ssim -= _MOVE_COST * np.float32(abs(dy2) + abs(dx2))
+        better = ssim > best[live]
+        idx = live[better]
+        best[idx] = ssim[better]
+        spread[idx] = np.sqrt(np.maximum(va, vb))[better]
+        value[live] = (1.0 - best[live]) * spread[live]
+        live = live[value[live] >= floor] if floor > 0 else live
+    return value
+
+
+def _mean(x: F32) -> F32:
+    """The mean over SSIM's window around each pixel."""
+    m: F32 = ndimage.uniform_filter(x, WINDOW, mode="nearest")
+    return m
