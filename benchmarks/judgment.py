@@ -64,6 +64,7 @@ class Row:
     size_only: bool = False  # BackstopJS failed it only because the sizes differ
     scores: dict[str, float] = field(default_factory=dict)  # measure -> pair score
     why: str = ""
+    by_band: bool = False  # a band of rows or columns decided the pair: no measure needed
 
 
 def load_labels(corpus: Path) -> dict[str, dict[str, object]]:
@@ -72,13 +73,15 @@ def load_labels(corpus: Path) -> dict[str, dict[str, object]]:
 
 
 def backstop_fails(pair: Pair, threshold: float) -> bool | None:
-    """BackstopJS's verdict at `threshold`: misMatchPercentage above it, or a size difference
-    (which BackstopJS 6 fails whatever the threshold when it cannot compare the images whole)."""
+    """BackstopJS's verdict at `threshold`: its own status at the report's threshold; at another,
+    misMatchPercentage above it (the corpus runs with requireSameDimensions false, as Planet 4)."""
     if pair.backstop_error:
         return True
+    if threshold == pair.mismatch_threshold:
+        return pair.backstop_status == "fail"
     if pair.backstop_mismatch is None:
         return None
-    return pair.backstop_mismatch > threshold or pair.same_dimensions is False
+    return pair.backstop_mismatch > threshold
 
 
 def _overlaps(r: Region, b: tuple[int, int, int, int]) -> bool:
@@ -107,6 +110,7 @@ def judge_rows(corpus: Path, settings: Settings) -> list[Row]:
         a = rp.analysis
         row.verdict, row.why = a.verdict.value, a.reason
         by_band = any(r.significant and r.kind in (RegionKind.INSERTED, RegionKind.REMOVED) for r in a.regions)
+        row.by_band = by_band
         if not by_band and rp.pair.reference is not None and rp.pair.test is not None and rp.pair.reference.is_file():
             # Exact values (the judge stops measuring a pixel once it is under its threshold).
             row.strength = strength(channel_scores(load_rgb(rp.pair.reference), load_rgb(rp.pair.test), settings),
@@ -236,33 +240,47 @@ def compare_measures(corpus: Path, rows: list[Row], settings: Settings) -> dict[
         if pair.reference is None or pair.test is None or not pair.reference.is_file():
             continue
         row.scores = region_scores(load_rgb(pair.reference), load_rgb(pair.test), settings, measures, seconds)
-    out = {}
+    out: dict[str, dict[str, object]] = {}
+    judged = [r for r in rows if r.strength is not None or r.label == "benign"]
+    out["the judge: structure (lone spots sooner) + colour of recoloured regions"] = _applied(
+        [r for r in judged if not (r.label == "real" and r.by_band)], lambda r: r.strength or 0.0, 1.0)
     for name in measures:
-        out[name] = evaluate_measure([r for r in rows if name in r.scores], name)
+        out[name] = evaluate_measure(rows, name)
         out[name]["seconds"] = round(seconds.get(name, 0.0), 2)
     return out
 
 
 def evaluate_measure(rows: list[Row], name: str) -> dict[str, object]:
-    """Pick the threshold on the tune half (midway, in log scale, between the strongest benign
-    score and the weakest real score above it that keeps every real pair), apply it to the
-    holdout half. Pairs whose verdict does not come from a measure (bands only) are left out:
-    they have no candidate region (score 0)."""
+    """A pair's score is the measure's largest value at any candidate pixel. The threshold is
+    the one with the fewest errors on the tune half (midway, in log scale, inside the best gap),
+    then applied to the holdout half. Real pairs that a band decides are left out: a measure of
+    candidate regions is not what catches them."""
+    kept = [r for r in rows if name in r.scores and not (r.label == "real" and r.by_band)]
+
     def scored(split: str, label: str) -> list[float]:
-        return [r.scores[name] for r in rows if r.split == split and r.label == label and r.scores[name] > 0]
+        return [r.scores[name] for r in kept if r.split == split and r.label == label]
 
     real_t, benign_t = scored("tune", "real"), scored("tune", "benign")
-    lo = max(benign_t, default=0.0)
-    hi = min(real_t, default=lo * 2 or 1.0)
-    threshold = math.sqrt(max(lo, 1e-6) * hi) if hi > lo else hi
-    result: dict[str, object] = {"threshold": round(threshold, 3),
-                                 "tune_margin": round(hi / lo, 2) if lo else None}
+    values = sorted(set(real_t + benign_t))
+    best: tuple[int, float] | None = None
+    for lo, hi in zip([0.0, *values], [*values, values[-1] * 2 if values else 1.0], strict=True):
+        t = math.sqrt(max(lo, 1e-9) * hi)
+        errors = sum(v < t for v in real_t) + sum(v >= t for v in benign_t)
+        if best is None or errors < best[0]:
+            best = (errors, t)
+    threshold = best[1] if best else 1.0
+    return _applied(kept, lambda r: r.scores[name], threshold)
+
+
+def _applied(rows: list[Row], score: Callable[[Row], float], threshold: float) -> dict[str, object]:
+    result: dict[str, object] = {"threshold": round(threshold, 3)}
     for split in ("tune", "holdout"):
-        real, benign = scored(split, "real"), scored(split, "benign")
+        real = [score(r) for r in rows if r.split == split and r.label == "real"]
+        benign = [score(r) for r in rows if r.split == split and r.label == "benign"]
         result[split] = {
             "caught": sum(v >= threshold for v in real), "real": len(real),
             "flagged": sum(v >= threshold for v in benign), "benign": len(benign),
-            "margin": round(min(real) / max(benign), 2) if real and benign else None,
+            "margin": round(min(real) / max(benign), 2) if real and benign and max(benign) > 0 else None,
         }
     return result
 
@@ -380,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         figures["measures"] = compare_measures(args.corpus, rows, settings)
         for name, m in figures["measures"].items():  # type: ignore[union-attr]
             print(f"{name:40s} threshold {m['threshold']:<8} tune {m['tune']} holdout {m['holdout']} "
-                  f"{m['seconds']} s")
+                  f"{m.get('seconds', '')} s")
     figures["rows"] = [r.__dict__ for r in rows]
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1, default=str))

@@ -50,19 +50,13 @@ class IgnoreRegion:
         return Box(self.x, self.y, self.w, self.h)
 
 
-# The visible difference (CIEDE2000 between the two images as the eye sees them, imaging/perceive.py)
-# at which a change counts, at sensitivity 1. Calibrated on fixtures/calibration: real changes there
-# start well above it, benign differences stay well below (benchmarks/judgment.py prints both).
-VISIBLE_DELTA_E = 12.0
-
-
 @dataclass(frozen=True)
 class Settings:
     # A colour difference below this CIEDE2000 distance is invisible drift, not a change.
     # 2.3 is the commonly quoted just-noticeable difference; 2.0 keeps a margin for it.
     drift_delta_e: float = 2.0
-    # How sensitive the judge is: a region counts when its visible difference reaches
-    # 12 / sensitivity (imaging/judge.py). 2 flags differences half as strong; 0.5 only stronger ones.
+    # How sensitive the judge is: its thresholds are divided by this (imaging/judge.py). 2 flags
+    # differences half as visible as the default does; 0.5 only those twice as visible.
     sensitivity: float = 1.0
     # Screenshot pixels per degree of visual angle: how far away the reviewer sits. 47 is the CSS
     # reference pixel (1/96 in seen from 28 in), the angle a CSS pixel has on a laptop screen.
@@ -80,11 +74,6 @@ class Settings:
     ignore_regions: tuple[IgnoreRegion, ...] = ()
     workers: int = 0  # 0 = one per core
 
-    @property
-    def visible_threshold(self) -> float:
-        """The visible difference at which the judge counts a change."""
-        return VISIBLE_DELTA_E / self.sensitivity
-
     def first_screen(self, viewport: str) -> int:
         return self.viewport_heights.get(viewport, self.default_first_screen_px)
 
@@ -93,13 +82,11 @@ class Settings:
 
     def thresholds(self) -> dict[str, float | int | bool]:
         """The scalar settings that decide verdicts, for the outputs to show."""
-        out: dict[str, float | int | bool] = {
+        return {
             f.name: getattr(self, f.name)
             for f in fields(self)
             if f.name != "workers" and isinstance(getattr(self, f.name), bool | int | float)
         }
-        out["visible_threshold"] = round(self.visible_threshold, 3)
-        return out
 
     def digest(self) -> str:
         """Identifies the settings that change analysis results (for the result cache)."""

@@ -7,10 +7,10 @@ A changed pair's score (0-100) is the sum of terms a person can check on the pag
 
   strongest region   up to 50: 50 x area x (0.3 + 0.7 x strength), where
                      area     = log10(1 + pixels) / 5, capped at 1 (10 px -> 0.2, 100k px -> 1)
-                     strength = visible difference / 50, capped at 1: the judge's measure (CIEDE2000
-                                as the eye sees it; 12 is where a change counts, black text on white
-                                ~40-60); a band or a move, which the judge does not measure, uses
-                                the contrast of its pixels instead
+                     strength = visibility / 5, capped at 1: the judge's measure (1 is where a
+                                change counts, 5 and more is plain to see); a band or a move,
+                                which the judge does not measure, uses the contrast of its pixels
+                                (CIEDE2000 / 50, capped at 1) instead
   regions            up to 10: 5 x log2(1 + number of significant regions), capped
   inserted/removed   15 when content appeared or disappeared (the page layout changed)
   first screen       15 when a change is visible without scrolling
@@ -36,13 +36,15 @@ from reviewer.model import (
 
 
 def strength(region: Region) -> float:
-    """How strongly a region shows: the judge's visible difference when it measured one."""
-    return region.visibility if region.visibility is not None else region.contrast
+    """How strongly a region shows, 0-1: the judge's visibility when it measured one."""
+    if region.visibility is not None:
+        return min(1.0, region.visibility / 5)
+    return min(1.0, region.contrast / 50)
 
 
 def region_impact(region: Region) -> float:
     area = min(1.0, math.log10(1 + region.pixels) / 5)
-    return 50 * area * (0.3 + 0.7 * min(1.0, strength(region) / 50))
+    return 50 * area * (0.3 + 0.7 * strength(region))
 
 
 def score_terms(pair: Pair, analysis: PairAnalysis, settings: Settings) -> tuple[ScoreTerm, ...]:
@@ -58,7 +60,7 @@ def score_terms(pair: Pair, analysis: PairAnalysis, settings: Settings) -> tuple
             round(region_impact(strongest), 2),
             f"{strongest.kind.value} at ({strongest.box.x},{strongest.box.y}) {strongest.box.w}x{strongest.box.h}: "
             f"{strongest.pixels:,} px differ, "
-            + (f"visible difference {strongest.visibility:.0f}" if strongest.visibility is not None
+            + (f"{strongest.visibility:.1f}x noticeable" if strongest.visibility is not None
                else f"contrast ΔE {strongest.contrast:.1f}"),
         ),
         ScoreTerm(

@@ -21,14 +21,14 @@ def make_pair(index: int, label: str, viewport: str = "desktop", **kw) -> Pair:
 
 
 def sample_review() -> Review:
-    word = Region(Box(40, 300, 60, 14), RegionKind.CONTENT, 210, 61.5, 0.41, significant=True, visibility=55.0,
-                  why="visible difference 55 over 210 px (threshold 12): outlines differ")
-    button = Region(Box(40, 1050, 120, 40), RegionKind.COLOUR, 4800, 58.2, 0.93, significant=True, visibility=57.9,
-                    why="visible difference 58 over 4,800 px (threshold 12): same outlines")
+    word = Region(Box(40, 300, 60, 14), RegionKind.CONTENT, 210, 61.5, 0.41, significant=True, visibility=6.2,
+                  why="visible: 6.2x what a person notices over 210 px; outlines differ")
+    button = Region(Box(40, 1050, 120, 40), RegionKind.COLOUR, 4800, 58.2, 0.93, significant=True, visibility=5.4,
+                    why="visible: 5.4x what a person notices over 4,800 px; same outlines")
     banner = Region(Box(0, 100, 400, 81), RegionKind.INSERTED, 32400, 45.0, None, significant=True, ref_y=100,
                     ref_h=0, why="81 row(s) only in the test image")
-    aa = Region(Box(10, 10, 5, 5), RegionKind.INVISIBLE, 12, 8.0, None, significant=False, visibility=1.9,
-                why="invisible: largest visible difference 1.9 < 12")
+    aa = Region(Box(10, 10, 5, 5), RegionKind.INVISIBLE, 12, 8.0, None, significant=False, visibility=0.31,
+                why="invisible: 0.31 of what a person notices")
     items = [
         (make_pair(0, "Home"), PairAnalysis(Verdict.UNCHANGED, "byte-identical files")),
         (make_pair(1, "Article", backstop_mismatch=0.03),

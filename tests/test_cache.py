@@ -181,9 +181,9 @@ def test_analyses_round_trip_through_json() -> None:
     regions = (
         Region(Box(0, 5, 10, 1), RegionKind.REMOVED, 400, 12.5, None, significant=True, ref_y=5, ref_h=40,
                why="40 row(s)"),
-        Region(Box(3, 4, 5, 6), RegionKind.COLOUR, 17, 33.33, 0.1234, significant=True, visibility=31.25,
+        Region(Box(3, 4, 5, 6), RegionKind.COLOUR, 17, 33.33, 0.1234, significant=True, visibility=3.125,
                why="same outlines"),
-        Region(Box(9, 9, 2, 2), RegionKind.INVISIBLE, 4, 9.5, None, significant=False, visibility=3.5, why="faint"),
+        Region(Box(9, 9, 2, 2), RegionKind.INVISIBLE, 4, 9.5, None, significant=False, visibility=0.35, why="faint"),
     )
     a = PairAnalysis(Verdict.CHANGED, "2 changed region(s)", regions, (10, 50), (10, 11), 417,
                      {"drift": 3, "invisible": 1, "removed": 2}, 0.1234, seconds=1.5)

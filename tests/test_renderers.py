@@ -22,10 +22,10 @@ UPDATE = os.environ.get("REVIEWER_UPDATE_GOLDEN") == "1"
 
 def check_golden(name: str, text: str) -> None:
     path = GOLDEN / name
-    if UPDATE or not path.exists():
-        if not UPDATE and os.environ.get("CI"):
-            pytest.fail(f"golden file {name} is missing; run with REVIEWER_UPDATE_GOLDEN=1 and commit it")
+    if UPDATE:
         path.write_text(text, encoding="utf-8")
+    if not path.exists():
+        pytest.fail(f"golden file {name} is missing; run with REVIEWER_UPDATE_GOLDEN=1, review it and commit it")
     assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
 
 

@@ -35,12 +35,12 @@ def short_why(rp: RankedPair) -> str:
         seen = [r for r in significant if r.visibility is not None]
         if seen:
             top = max(seen, key=lambda r: (r.visibility or 0.0, r.pixels))
-            what += f": visible difference {top.visibility:.0f} over {top.pixels:,} px"
+            what += f": {top.visibility:.1f}x noticeable over {top.pixels:,} px"
         return what
     if a.verdict is Verdict.NOISE:
         noise = ", ".join(f"{k} {n:,} px" for k, n in sorted(a.noise_pixels.items(), key=lambda kv: -kv[1])[:2])
         levels = [r.visibility for r in a.regions if r.visibility is not None]
-        return f"{noise} (largest visible difference {max(levels):.1f})" if levels else noise
+        return f"{noise} (at most {max(levels):.2f} of noticeable)" if levels else noise
     return a.reason
 
 

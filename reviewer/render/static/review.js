@@ -476,8 +476,7 @@
         el("dt", { text: "area" }), el("dd", { text: int(r.pixels) + " px differ (" +
           (area ? Math.min(100, 100 * r.pixels / area).toFixed(0) : "–") + "% of the box)" }),
         el("dt", { text: "visible" }), el("dd", { text: r.visibility === null || r.visibility === undefined ?
-          "not measured (decided by the rule below)" : "difference " + fmt(r.visibility) +
-          (data.settings && data.settings.visible_threshold ? " (counts from " + data.settings.visible_threshold + ")" : "") }),
+          "not measured (decided by the rule below)" : fmt(r.visibility, 2) + "× what a person notices (counts from 1)" }),
         el("dt", { text: "contrast" }), el("dd", { text: "ΔE " + fmt(r.contrast) + " per pixel, before the eye's blur" }),
         el("dt", { text: "SSIM" }), el("dd", { text: r.ssim === null || r.ssim === undefined ? "–" :
           fmt(r.ssim, 3) + " (1 = same structure)" }),
