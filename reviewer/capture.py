@@ -43,8 +43,10 @@ from PIL import Image
 from reviewer.config import Settings
 from reviewer.engine import DEFAULT_BROWSER, CaptureError, Engine, Job, Replay, Shot, first_line, split_flags
 from reviewer.errors import ImageError, ReviewerError, UsageError
-from reviewer.imaging.compare import MASK_CHANGED, compare_images
+from reviewer.imaging.candidates import differing_rows, scan_segment
+from reviewer.imaging.compare import MASK_CHANGED
 from reviewer.imaging.decode import load_rgb
+from reviewer.imaging.regions import candidate_regions
 from reviewer.imaging.verdict import noise_counts, verdict_of
 from reviewer.lineup import Warp, moving_areas, to_capture, to_test, warp
 from reviewer.model import Box, PairAnalysis, RankedPair, Recapture, Region, RegionKind, Review, Verdict
@@ -198,8 +200,10 @@ def read_cookies(path: Path | None) -> tuple[tuple[dict[str, Any], ...], str | N
 # ---------------------------------------------------------------- pure parts
 
 def dynamic_boxes(captures: Sequence[Img], settings: Settings) -> list[Box]:
-    """Areas that differ visibly between captures of the same build, as the analysis's own judge
-    sees them. Rows only some captures have are dynamic too."""
+    """Areas that differ between captures of the same build. Any difference counts, visible or
+    not (only drift below `drift_delta_e` is left out): the question is whether the area changes
+    from one load to the next, and a clock whose milliseconds changed little between two loads
+    is as dynamic as one whose seconds changed. Rows only some captures have are dynamic too."""
     if len(captures) < 2:
         return []
     first = captures[0]
@@ -207,7 +211,10 @@ def dynamic_boxes(captures: Sequence[Img], settings: Settings) -> list[Box]:
     for other in captures[1:]:
         h, w = min(first.shape[0], other.shape[0]), min(first.shape[1], other.shape[1])
         a, b = np.ascontiguousarray(first[:h, :w]), np.ascontiguousarray(other[:h, :w])
-        out += [r.box for r in compare_images(a, b, settings).regions if r.significant]
+        rows = differing_rows(a, b)
+        if rows.any():
+            scan = scan_segment(a, b, rows, settings.drift_delta_e, (), settings.merge_distance_px)
+            out += [c.box for c in candidate_regions(scan, (h, w), settings.merge_distance_px)]
         tall = max(first.shape[0], other.shape[0])
         if tall > h:
             out.append(Box(0, h, max(first.shape[1], other.shape[1]), tall - h))
