@@ -28,7 +28,7 @@ def sample_review() -> Review:
     banner = Region(Box(0, 100, 400, 81), RegionKind.INSERTED, 32400, 45.0, None, significant=True, ref_y=100,
                     ref_h=0, why="81 row(s) only in the test image")
     aa = Region(Box(10, 10, 5, 5), RegionKind.INVISIBLE, 12, 8.0, None, significant=False, visibility=0.31,
-                why="invisible: 0.31 of what a person notices")
+                why="invisible: at most 0.31 of what a person notices")
     items = [
         (make_pair(0, "Home"), PairAnalysis(Verdict.UNCHANGED, "byte-identical files")),
         (make_pair(1, "Article", backstop_mismatch=0.03),

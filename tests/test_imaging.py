@@ -131,7 +131,7 @@ def test_an_edge_re_rasterised_a_pixel_over_is_invisible():
     (region,) = result.regions
     assert region.kind is RegionKind.INVISIBLE and not region.significant
     assert region.visibility is not None and region.visibility < 1
-    assert "invisible: 0." in region.why and "of what a person notices" in region.why
+    assert "invisible: at most 0." in region.why and "of what a person notices" in region.why
 
 
 def test_a_solid_square_drawn_in_is_visible():

@@ -56,6 +56,8 @@ Img = NDArray[np.uint8]
 STRUCTURE = 5.1  # (1 - SSIM) x contrast, L* units
 SPOT = 1.2  # the same, for a lone spot
 COLOUR = 3.1  # CIEDE2000 between the seen colours of a recoloured region
+# A lone spot: a region of at most SPOT_PIXELS differing pixels (a few glyphs) with no other
+# difference within ISOLATION_PX (four merge distances: the rest of the line is untouched).
 SPOT_PIXELS = 256
 ISOLATION_PX = 48
 # A pure move of content by this much visual angle or less is not a change worth holding a
@@ -128,7 +130,7 @@ def judge_candidate(a: Img, b: Img, cand: Candidate, c: Criteria, t0: int = 0, i
         measured = ("structure" + (", colour" if recoloured else ""))
         region = Region(_shifted(cand.box, t0), RegionKind.INVISIBLE, int(cand.ys.size), contrast, None,
                         significant=False, visibility=round(peak, 3),
-                        why=f"invisible: {peak:.2f} of what a person notices ({measured}; seen at "
+                        why=f"invisible: at most {peak:.2f} of what a person notices ({measured}; seen at "
                             f"{c.viewing.pixels_per_degree:g} px/°, moves up to {c.viewing.tolerance} px allowed)")
         empty = np.zeros(0, dtype=np.intp)
         return Judged((region,), empty, empty)
