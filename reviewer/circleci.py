@@ -1,7 +1,7 @@
 """CircleCI API v2 client: the few operations the reviewer needs, paged, retried and token-safe.
 
-The contract is CircleCI's OpenAPI description (shared/circleci/openapi.json); the tests run
-every request and response through it. Behaviour it does not state (see SOURCE.md):
+The contract is CircleCI's OpenAPI description, committed as tests/data/circleci/openapi.json;
+the tests run every request and response through it. Behaviour it does not state:
 
 - only personal API tokens work; a project token (or a token that cannot see a private
   project) gets 404 "Project not found", so a 404 on a project explains that;

@@ -8,7 +8,7 @@
   host, which needs the token) and redirect to FakeStorage, a second server on another port
   (another origin) standing for the storage host. FakeStorage records every request so tests
   can prove the token never reached it.
-- Every request to /api/v2 and every response is validated against shared/circleci/openapi.json
+- Every request to /api/v2 and every response is validated against tests/data/circleci/openapi.json
   with openapi-core; problems are collected in `violations` (and a bad request gets 400), and
   the tests' fixtures assert the list is empty.
 
@@ -33,9 +33,8 @@ from typing import Any
 
 from fake_http import FakeServer, Recorded, Reply
 
-SPEC_PATH = Path("/work/shared/circleci/openapi.json")
-if not SPEC_PATH.is_file():  # the repo may carry its own copy
-    SPEC_PATH = Path(__file__).parent / "data" / "circleci-openapi.json"
+# CircleCI's published spec, committed with its source and licence (data/circleci/SOURCE.md).
+SPEC_PATH = Path(__file__).parent / "data" / "circleci" / "openapi.json"
 SPEC_HOST = "https://circleci.com"
 SPEC_BASE = "/api/v2"
 BASE_TIME = dt.datetime(2025, 10, 1, 9, 0, tzinfo=dt.UTC)
