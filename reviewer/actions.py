@@ -339,8 +339,10 @@ def approve(client: CircleCIClient, project: str, tag: str, *, force: bool = Fal
 
 def execute_approval(client: CircleCIClient, plan: ApprovalPlan, *, force: bool = False,
                      reason: str | None = None, audit_log: Path, confirm: Confirm | None = None,
-                     compare_is_self: bool = False) -> ActionResult:
-    """POST the approval of a plan whose checks pass; re-reads the jobs first and after."""
+                     compare_is_self: bool = False, analysis_digest: str | None = None,
+                     audit_extra: dict[str, Any] | None = None) -> ActionResult:
+    """POST the approval of a plan whose checks pass; re-reads the jobs first and after.
+    `analysis_digest`/`audit_extra`: for an analysis not held as a Review (reviewer fleet)."""
     release = plan.release
 
     def result(ok: bool, message: str, *, refused: bool = False, entry: dict[str, Any] | None = None,
@@ -358,7 +360,7 @@ def execute_approval(client: CircleCIClient, plan: ApprovalPlan, *, force: bool 
                 if all(c.forceable for c in blocking) else "")
         return result(False, "not approved: " + "; ".join(f"{c.name}: {c.detail}" for c in blocking) + hint,
                       refused=True)
-    digest = plan.review.digest if plan.review else None
+    digest = plan.review.digest if plan.review else analysis_digest
     forced = force and any(not c.ok for c in plan.checks)
     if confirm is not None:
         what = f"Approve {HOLD_PRODUCTION} of {release.label()}" + (" (FORCED past a hold decision)"
@@ -381,7 +383,7 @@ def execute_approval(client: CircleCIClient, plan: ApprovalPlan, *, force: bool 
     def record(outcome: str = "done") -> dict[str, Any]:
         return _audit(client, audit_log, action="approve", slug=release.project_slug, tag=release.tag,
                       pipeline=release.pipeline.number, workflow=release.workflow.id, job=HOLD_PRODUCTION,
-                      digest=digest, reason=audit_reason, outcome=outcome, forced=forced)
+                      digest=digest, reason=audit_reason, outcome=outcome, forced=forced, **(audit_extra or {}))
 
     try:
         client.approve_job(fresh.workflow.id, job.approval_request_id)

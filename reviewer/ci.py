@@ -164,6 +164,9 @@ def run_ci(source: Path, *, env: CIEnv, settings: Settings, client: CircleCIClie
         code, line = EXIT_OK, f"{HOLD_PRODUCTION} not touched (--no-approve)."
     else:
         code, line, checks, audit_entry = _approve(review, env, client, log, git_dir)
+    # `reviewer fleet` trusts review.json only for the report file it names here (by sha256).
+    from reviewer.fleet.gather import write_source_record
+    write_source_record(review.digest, review.report.source_file, source, out_dir)
     links = {name: artifact_url(env, out_dir / name) for name in ("index.html", "summary.md", "junit.xml",
                                                                     "review.json")}
     if page_url:

@@ -106,6 +106,8 @@ _RETIRED = {
 
 def settings_from_mapping(data: dict[str, Any], origin: str) -> Settings:
     """Build Settings from a parsed TOML table, rejecting unknown keys and wrong types."""
+    # [fleet] is read by reviewer.fleet.sites: the list of sites, not an analysis setting.
+    data = {k: v for k, v in data.items() if k != "fleet"}
     retired = sorted(set(data) & set(_RETIRED))
     if retired:
         raise UsageError(f"{origin}: " + "; ".join(f"{k} is no longer a setting: {_RETIRED[k]}" for k in retired))

@@ -43,6 +43,12 @@ def _register() -> None:
     else:
         circleci_cmds.register(app)
     try:
+        from reviewer.cli import fleet_cmds
+    except ImportError:
+        pass
+    else:
+        fleet_cmds.register(app)
+    try:
         from reviewer.cli import browser_cmds  # type: ignore[attr-defined]
     except ImportError:
         pass

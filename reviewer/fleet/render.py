@@ -1,0 +1,131 @@
+"""fleet.json, fleet.md and fleet.html from the gathered sites and their groups (pure).
+
+fleet.json is the record `fleet approve` acts on: what the release manager saw is what is
+approved. fleet.md fits a GitHub comment (65,536 characters) and a chat message; fleet.html
+works from disk, like the review page, with the crops next to it (sites/<repo>/...).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from reviewer.fleet.gather import SiteResult
+from reviewer.fleet.group import STATUSES, Group, approvable_clean, site_groups, site_status
+from reviewer.redact import redact
+from reviewer.render.html import content_security_policy, safe_json, static_text
+from reviewer.render.markdown import _cell
+
+SCHEMA = 1
+MD_LIMIT = 60_000  # GitHub's comment limit is 65,536 characters: keep a margin for a footer
+DECISION = {"clean": "approve", "noise": "approve", "changes": "hold", "held": "hold", "blocked": "hold",
+            "waiting": "wait", "error": "error", "no-release": "none", "approved": "approved"}
+ICON = {"approve": "✅", "hold": "⛔", "wait": "⏳", "error": "⚠️", "none": "–", "approved": "✔️"}
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def site_dict(s: SiteResult, groups: Sequence[Group]) -> dict[str, Any]:
+    status = site_status(s.facts)
+    f = s.facts
+    return {
+        "name": f.name, "slug": f.slug, "status": status, "decision": DECISION[status], "error": f.error,
+        "tag": f.tag, "release": s.release, "source": s.source, "digest": s.digest,
+        "report_problem": s.report_problem, "page": s.page, "already_approved": f.already_approved,
+        "analysis": f.decision, "reasons": list(f.reasons), "counts": f.counts,
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "forceable": c.forceable} for c in f.checks],
+        "approvable_clean": approvable_clean(f), "groups": list(site_groups(f.name, groups)),
+        "changed_pages": list(f.changed_pairs), "unmatched_pages": list(f.unmatched_pages),
+        "top": list(s.top), "notes": list(s.notes), "seconds": s.seconds,
+    }
+
+
+def group_dict(g: Group) -> dict[str, Any]:
+    return {
+        "id": g.id, "kind": g.kind, "sites": list(g.sites), "pages": list(g.pages), "score": round(g.score, 3),
+        "regions": len(g.items),
+        "fingerprint": g.items[0].fingerprint.hex() if g.items[0].fingerprint else None,
+        "items": [{"site": i.site, "page": i.page, "region": i.region, "kind": i.kind, "score": round(i.score, 3),
+                   "reference": i.reference, "test": i.test} for i in g.items],
+        "examples": [{"site": i.site, "page": i.page, "reference": i.reference, "test": i.test}
+                     for i in g.examples()],
+    }
+
+
+def fleet_dict(sites: Sequence[SiteResult], groups: Sequence[Group], *, tag: str | None, since: str | None,
+               rate_limit: dict[str, Any] | None = None, generated_at: str | None = None) -> dict[str, Any]:
+    rows = [site_dict(s, groups) for s in sites]
+    counts = Counter(r["status"] for r in rows)
+    return {
+        "schema": SCHEMA, "generated_at": generated_at or now(), "tag": tag, "since": since,
+        "summary": {st: counts.get(st, 0) for st in STATUSES}, "rate_limit": rate_limit or {},
+        "sites": rows, "groups": [group_dict(g) for g in groups],
+    }
+
+
+# -- fleet.md ---------------------------------------------------------------------------------------
+
+
+def render_markdown(fleet: dict[str, Any], *, page_link: str | None = None, limit: int = MD_LIMIT) -> str:
+    """The summary: counts, the groups (most sites first), then one line per site; rows that
+    would pass `limit` are left out and counted."""
+    summary = fleet["summary"]
+    sites = fleet["sites"]
+    head = [f"## Fleet review{' of ' + _cell(fleet['tag']) if fleet.get('tag') else ''}: {len(sites)} sites", ""]
+    head.append(" · ".join(f"**{n}** {st}" for st, n in summary.items() if n))
+    approvable = [s["name"] for s in sites if s["approvable_clean"]]
+    head += ["", f"{len(approvable)} site(s) pass every check: `reviewer fleet approve --clean`"]
+    if page_link:
+        head += ["", f"Fleet page: {page_link}"]
+    lines = [*head, "", "### Changes, grouped across sites", ""]
+    if fleet["groups"]:
+        lines += ["| group | kind | sites | pages | score |", "|---|---|---|---|---|"]
+    else:
+        lines.append("No changes.")
+    body: list[str] = []
+    left: dict[str, int] = {"groups": 0, "sites": 0}
+    for g in fleet["groups"]:
+        names = ", ".join(g["sites"][:8]) + (f" +{len(g['sites']) - 8}" if len(g["sites"]) > 8 else "")
+        body.append(f"| `{g['id']}` | {g['kind']} | {len(g['sites'])}: {_cell(names, 200)} | "
+                    f"{_cell(', '.join(g['pages'][:4]), 120)} | {g['score']:.2f} |")
+    out = "\n".join(lines)
+    out, left["groups"] = _fill(out, body, limit // 2)
+    site_lines = ["", "", "### Sites", "", "| site | status | tag | changed | noise | error | top change / why |",
+                  "|---|---|---|---|---|---|---|"]
+    out += "\n".join(site_lines)
+    rows = []
+    for s in sites:
+        c = s["counts"]
+        why = s["error"] or (s["top"][0]["page"] + (f" ({', '.join(s['groups'])})" if s["groups"] else "")
+                             if s["top"] else "; ".join(ch["detail"] for ch in s["checks"] if not ch["ok"])[:160])
+        rows.append(f"| {_cell(s['name'], 40)} | {ICON[s['decision']]} {s['status']} | {_cell(s['tag'] or '', 24)} | "
+                    f"{c.get('changed', '')} | {c.get('noise', '')} | {c.get('error', '')} | {_cell(why or '', 160)} |")
+    out, left["sites"] = _fill(out, rows, limit - 400)
+    if left["groups"] or left["sites"]:
+        out += (f"\n\n…and {left['groups']} more group(s), {left['sites']} more site(s): see fleet.html or "
+                "fleet.json")
+    return redact(out + "\n")
+
+
+def _fill(text: str, rows: list[str], limit: int) -> tuple[str, int]:
+    for n, row in enumerate(rows):
+        if len(text) + len(row) + 1 > limit:
+            return text, len(rows) - n
+        text += "\n" + row
+    return text, 0
+
+
+# -- fleet.html -------------------------------------------------------------------------------------
+
+
+def render_html(fleet: dict[str, Any]) -> str:
+    from reviewer.render.html import _env
+
+    css, js = static_text("fleet.css"), static_text("fleet.js")
+    return redact(_env.get_template("fleet.html.j2").render(
+        fleet=fleet, icon=ICON, data_json=safe_json({"sites": [s["name"] for s in fleet["sites"]]}),
+        css=css, js=js, csp=content_security_policy(css, js, connect=False)))

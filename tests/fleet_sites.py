@@ -1,0 +1,90 @@
+"""BackstopJS reports for fleet tests, derived from the fixture report's real screenshots.
+
+Every site's report has two pairs cut from a real BackstopJS image of fixtures/report
+(800 px desktop pages): a page where the site's state shows, and a page that never changes.
+
+- `theme`: the same new button colour (Planet 4 green to blue) on a button-like area drawn at
+  a different position on each site, over the real page around it: one change, many places;
+- `regression`: a block of the page replaced by another page's content (site-specific);
+- `noise`: a block of the test image 2 levels brighter: drift below what a person sees;
+- `clean`: the test images are the reference images.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "report" / "backstop_data" / "bitmaps_reference"
+PAGES = ("Home", "About", "Badge", "Campaign", "Blog", "Pricing")
+RUN = "20261201-090000"
+OLD_GREEN = (102, 204, 0)
+NEW_BLUE = (0, 110, 200)
+BUTTON = (132, 40)
+
+
+def page(name: str) -> np.ndarray:
+    with Image.open(FIXTURE / f"fixture_{name}_0_document_1_desktop.png") as im:
+        return np.asarray(im.convert("RGB")).copy()
+
+
+def draw_button(arr: np.ndarray, x: int, y: int, colour: tuple[int, int, int],
+                size: tuple[int, int] = BUTTON) -> None:
+    """A flat button with a white label (glyph-like bars), as a theme draws a call to action."""
+    w, h = size
+    arr[y:y + h, x:x + w] = colour
+    for k in range(6):  # the label: six white glyph strokes, the same on every site
+        gx = x + 22 + k * 15
+        arr[y + 14:y + h - 14, gx:gx + 8] = (255, 255, 255)
+
+
+def button_position(seed: int) -> tuple[int, int]:
+    return 40 + (seed * 97) % 560, 60 + (seed * 53) % 460
+
+
+def site_pairs(kind: str, seed: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(label, reference, test) for a site's report."""
+    base = page(PAGES[seed % len(PAGES)])
+    still = page(PAGES[(seed + 1) % len(PAGES)])
+    x, y = button_position(seed)
+    ref = base.copy()
+    draw_button(ref, x, y, OLD_GREEN)
+    test = ref.copy()
+    if kind == "theme":
+        draw_button(test, x, y, NEW_BLUE)
+    elif kind == "regression":
+        other = page(PAGES[(seed + 3) % len(PAGES)])
+        test[300:520, 100:700] = other[40:260, 100:700]
+    elif kind == "noise":
+        test[200:400, 100:500] = np.clip(test[200:400, 100:500].astype(int) + 2, 0, 255).astype(np.uint8)
+    elif kind != "clean":
+        raise ValueError(kind)
+    return [("Home", ref, test), ("About", still, still.copy())]
+
+
+def make_site_report(folder: Path, kind: str, seed: int) -> Path:
+    """folder/backstop_data with html_report/config.js as BackstopJS writes it; returns it."""
+    root = folder / "backstop_data"
+    tests = []
+    for label, ref, test in site_pairs(kind, seed):
+        name = f"planet4_{label}_0_document_1_desktop.png"
+        (root / "bitmaps_reference").mkdir(parents=True, exist_ok=True)
+        (root / "bitmaps_test" / RUN).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(ref).save(root / "bitmaps_reference" / name)
+        Image.fromarray(test).save(root / "bitmaps_test" / RUN / name)
+        changed = not np.array_equal(ref, test)
+        tests.append({"pair": {
+            "reference": f"../bitmaps_reference/{name}", "test": f"../bitmaps_test/{RUN}/{name}",
+            "selector": "document", "fileName": name, "label": label, "misMatchThreshold": 0.1,
+            "url": f"https://www-dev.greenpeace.org/site{seed}/{label.lower()}/", "expect": 0,
+            "viewportLabel": "desktop",
+            "diff": {"isSameDimensions": True, "misMatchPercentage": "1.20" if changed else "0.00"}},
+            "status": "fail" if changed else "pass"})
+    (root / "html_report").mkdir(parents=True, exist_ok=True)
+    (root / "html_report" / "config.js").write_text(
+        "report(" + json.dumps({"testSuite": "BackstopJS", "id": "planet4", "tests": tests}, indent=2) + ");")
+    (root / "html_report" / "index.html").write_text("<!DOCTYPE html><title>BackstopJS Report</title>")
+    return root
