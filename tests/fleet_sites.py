@@ -88,3 +88,65 @@ def make_site_report(folder: Path, kind: str, seed: int) -> Path:
         "report(" + json.dumps({"testSuite": "BackstopJS", "id": "planet4", "tests": tests}, indent=2) + ");")
     (root / "html_report" / "index.html").write_text("<!DOCTYPE html><title>BackstopJS Report</title>")
     return root
+
+
+# -- a fleet of 49 projects on the local CircleCI ---------------------------------------------------
+
+THEME_SITES = (
+    "belgium", "bulgaria", "canada", "croatia", "czech-republic", "east-asia", "eu-unit", "finland", "france",
+    "greece", "hungary", "india", "indonesia", "international", "israel", "italy", "japan", "korea",
+    "luxembourg", "malaysia", "mena", "mexico", "netherlands", "new-zealand", "nordic", "norway", "peru",
+    "philippines", "poland", "romania", "slovakia", "slovenia", "southeastasia", "spain", "sweden",
+    "switzerland", "taiwan", "thailand", "turkey", "ummah",
+)
+STATES = {
+    "africa": "clean", "aotearoa": "clean", "argentina": "noise", "brasil": "regression", "chile": "hold-marker",
+    "colombia": "compare-running", "denmark": "no-release", "ghost": "404", "storm": "429-storm",
+    **{name: "theme" for name in THEME_SITES},
+}
+TAG = "v2.31.0"
+
+
+def slug(name: str) -> str:
+    return f"gh/greenpeace/planet4-{name}"
+
+
+def analysed_report(folder: Path, kind: str, seed: int, with_review: bool = True) -> Path:
+    """The site's backstop_data as its visualtests-compare job stores it: with reviewer/ written
+    by the real `reviewer ci` step (analysis only), or without it (reviewer ci did not run)."""
+    from reviewer.ci import CIEnv, run_ci
+    from reviewer.config import Settings
+
+    root = make_site_report(folder, kind, seed)
+    if with_review:
+        run_ci(root, env=CIEnv(None, None, None, None, None, None), settings=Settings(workers=1), client=None,
+               approve=False)
+    return root
+
+
+def build_reports(base: Path) -> dict[str, Path]:
+    """Every site's stored report, built once (the analyses are real and take a few seconds)."""
+    reports: dict[str, Path] = {}
+    for seed, (name, state) in enumerate(sorted(STATES.items())):
+        kind = {"clean": "clean", "noise": "noise", "regression": "regression", "hold-marker": "clean",
+                "429-storm": "clean", "theme": "theme"}.get(state)
+        if kind is not None:
+            reports[name] = analysed_report(base / name, kind, seed, with_review=state != "regression")
+    return reports
+
+
+def populate(cci, reports: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
+    """The 49 projects in their states, on a FakeCircleCI; an older approved release on each."""
+    for name, state in STATES.items():
+        s = slug(name)
+        if state == "404":
+            continue  # not a project CircleCI knows (or the token cannot see)
+        if state == "no-release":
+            cci.add_pipeline(s, None, branch="main")
+            continue
+        cci.add_release(s, "v2.30.0", compare="success", hold="success")  # in production already
+        cci.add_pipeline(s, None, branch="develop")
+        subject = "[HOLD] Release v2.31.0: wait for the campaign launch" if state == "hold-marker" else "Release"
+        compare = "running" if state == "compare-running" else "failed"
+        cci.add_release(s, TAG, subject=subject, compare=compare,
+                        report=None if state == "compare-running" else reports[name])
