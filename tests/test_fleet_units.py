@@ -229,3 +229,12 @@ def test_fleet_md_stays_under_githubs_comment_limit() -> None:
     text = render_markdown({"tag": "v1", "summary": {"changes": 3000}, "sites": sites, "groups": groups})
     assert len(text) < 65_536
     assert "more site(s)" in text and "more group(s)" in text
+
+
+def test_the_page_links_only_to_http_or_relative_paths() -> None:
+    from reviewer.fleet.render import safe_link
+
+    assert safe_link("https://output.circle-artifacts.com/x/index.html") is not None
+    assert safe_link("sites/planet4-a/job-7/local/review/index.html") is not None
+    for bad in ("javascript:alert(1)", "data:text/html,x", "//evil.example/x", None, ""):
+        assert safe_link(bad) is None

@@ -342,12 +342,16 @@ def _gather(client: CircleCIClient, name: str, slug: str, opts: FleetOptions) ->
     message, source = _commit_message(release, opts.commit_lookup)
     facts = ApprovalFacts(opts.tag or release.tag or "", release.tag, release.workflow.name, approval, compare,
                           message, source)
-    site_dir = site_dir_for(opts.out, slug)
     if compare is None or compare.job_number is None or compare.status not in ("success", "failed"):
         checks = tuple(approval_checks(facts))
         return SiteResult(replace(base, checks=checks), release=rel)
+    # One folder per compare job: a later release's download must not meet this one's manifest.
+    site_dir = site_dir_for(opts.out, slug) / f"job-{compare.job_number}"
     data, store, prefix, why_not = artifact_review(client, release, compare.job_number, site_dir)
     notes: list[str] = []
+    if data is not None and store is not None and prefix + "source.json" not in store.urls:
+        notes.append("review.json has no source.json beside it (reviewer ci before fleet): it was matched to the "
+                     "report by its pairs only")
     if data is not None and store is not None:
         verdicts = Decision(str(data["decision"]["action"]), tuple(data["decision"].get("reasons") or ()))
         facts = replace(facts, report_problem=None, decision=verdicts)

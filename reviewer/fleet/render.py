@@ -29,13 +29,23 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
+def safe_link(link: str | None) -> str | None:
+    """A link the page may show: http(s), or a relative path (never javascript: or data:)."""
+    if not link:
+        return None
+    head = link.split("/", 1)[0]
+    if link.startswith(("https://", "http://")) or (":" not in head and not link.startswith("//")):
+        return link
+    return None
+
+
 def site_dict(s: SiteResult, groups: Sequence[Group]) -> dict[str, Any]:
     status = site_status(s.facts)
     f = s.facts
     return {
         "name": f.name, "slug": f.slug, "status": status, "decision": DECISION[status], "error": f.error,
         "tag": f.tag, "release": s.release, "source": s.source, "digest": s.digest,
-        "report_problem": s.report_problem, "page": s.page, "already_approved": f.already_approved,
+        "report_problem": s.report_problem, "page": safe_link(s.page), "already_approved": f.already_approved,
         "analysis": f.decision, "reasons": list(f.reasons), "counts": f.counts,
         "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "forceable": c.forceable} for c in f.checks],
         "approvable_clean": approvable_clean(f), "groups": list(site_groups(f.name, groups)),
