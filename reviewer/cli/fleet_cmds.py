@@ -2,6 +2,7 @@
 
     reviewer fleet [NAMES...] [--sites FILE] [--tag T | --since DATE]    (= reviewer fleet review ...)
     reviewer fleet approve --clean | --accept GROUP... --reason TEXT [--dry-run]
+    reviewer fleet serve    the fleet page with Approve clean sites / Accept group buttons
 
 Exit codes: 0 every site was reviewed (fleet) / every selected approval went through or was
 already done (approve); 1 a site failed (fleet) or an approval failed; 2 bad usage;
@@ -194,6 +195,52 @@ def approve(
     if not dry_run and counts.get("approved"):
         say(f"audit: {audit_log}")
     raise typer.Exit(EXIT_FAILED if counts.get("failed") else EXIT_HOLD if counts.get("refused") else EXIT_OK)
+
+
+@app.command("serve")
+def serve(
+    source: Annotated[Path, typer.Option("--from", help="the folder `reviewer fleet` wrote")] = DEFAULT_OUT,
+    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="port (0: any free port)")] = 0,
+    allow_host: Annotated[list[str] | None, typer.Option(
+        "--allow-host", help="also answer requests for this host name (repeatable); needed to listen beyond "
+                             "this machine")] = None,
+    open_page: Annotated[bool, typer.Option("--open", help="open the page in the default browser")] = False,
+    audit_log: AuditOpt = Path("reports/audit.jsonl"), api_url: ApiUrlOpt = None,
+) -> None:
+    """Serve the fleet page on 127.0.0.1 with Approve clean sites and Accept group buttons.
+
+    The buttons run `reviewer fleet approve --clean` / `--accept GROUP --reason TEXT` on the
+    fleet.json served, with the same checks and audit lines; the rules of `reviewer serve`
+    apply (this machine only, the page's own origin, a per-session secret).
+
+    Example: reviewer fleet serve --open
+    """
+    import webbrowser
+
+    from reviewer.errors import Interrupted
+    from reviewer.fleet.limiter import SharedLimiter
+    from reviewer.fleet.serve import make_fleet_server
+
+    client = _client(api_url, SharedLimiter(4))
+    try:
+        server = make_fleet_server(source, client=client, audit_log=audit_log, host=host, port=port,
+                                   allow_host=tuple(allow_host or ()), commit_lookup=github_commit_lookup,
+                                   log=lambda line: _err.print(escape(line), style="dim"))
+    except BaseException:
+        client.close()
+        raise
+    server.on_close.append(client.close)
+    say(f"fleet page: {server.url}  (Ctrl-C to stop)")
+    if open_page:
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except (KeyboardInterrupt, Interrupted):
+        say("stopped")
+    finally:
+        server.release()
+    raise typer.Exit(EXIT_OK)
 
 
 def register(root: typer.Typer) -> None:

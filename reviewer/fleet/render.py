@@ -132,10 +132,14 @@ def _fill(text: str, rows: list[str], limit: int) -> tuple[str, int]:
 # -- fleet.html -------------------------------------------------------------------------------------
 
 
-def render_html(fleet: dict[str, Any]) -> str:
+def render_html(fleet: dict[str, Any], *, actions: dict[str, Any] | None = None, image_prefix: str = "") -> str:
+    """`actions` ({"endpoint", "secret"}, from `reviewer fleet serve`) adds the Approve clean
+    sites and Accept group buttons; without it the page makes no request."""
     from reviewer.render.html import _env
 
     css, js = static_text("fleet.css"), static_text("fleet.js")
+    clean = sum(1 for s in fleet["sites"] if s.get("approvable_clean"))
     return redact(_env.get_template("fleet.html.j2").render(
-        fleet=fleet, icon=ICON, data_json=safe_json({"sites": [s["name"] for s in fleet["sites"]]}),
-        css=css, js=js, csp=content_security_policy(css, js, connect=False)))
+        fleet=fleet, icon=ICON, actions=actions, clean=clean, img=image_prefix,
+        actions_json=safe_json(actions or {}), css=css, js=js,
+        csp=content_security_policy(css, js, connect=actions is not None)))
