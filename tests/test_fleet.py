@@ -184,3 +184,20 @@ def test_a_tampered_review_json_is_not_trusted_and_the_site_is_analysed_here(
         assert any("own digest" in n for n in site.notes)
         site = gather_site(client, "belgium", FleetOptions(out=tmp_path / "fleet2", local_fallback=False))
         assert site.facts.decision is None and "own digest" in (site.report_problem or "")
+
+
+def test_an_unreadable_review_json_means_the_site_is_analysed_here(
+        cci: FakeCircleCI, token: str, reports: dict[str, Path], tmp_path: Path) -> None:
+    import shutil
+
+    from reviewer.fleet.gather import FleetOptions, gather_site
+
+    broken = tmp_path / "broken" / "backstop_data"
+    shutil.copytree(reports["canada"], broken)
+    (broken / "reviewer" / "review.json").write_text('{"schema": 1, "pairs": [')
+    cci.add_release(slug("canada"), TAG, report=broken)
+    with fleet_client(token, cci.api_url, SharedLimiter(4), retry=fast_policy()) as client:
+        site = gather_site(client, "canada", FleetOptions(out=tmp_path / "fleet"))
+    assert site.facts.error is None and site.source == "local" and site.facts.decision == "hold"
+    assert any("cannot be used" in n for n in site.notes)
+    assert [i.kind for i in site.items] == ["colour"] and site.items[0].fingerprint is not None

@@ -13,6 +13,7 @@ The sites share one CircleCIClient whose transport is a fleet.limiter.LimitedTra
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -51,7 +52,7 @@ from reviewer.release import (
     release_from_pipeline,
 )
 from reviewer.render.jsonout import analysis_digest, review_dict
-from reviewer.sources.circleci_fetch import REPORT_FILES, png_check, safe_relpath, target_path
+from reviewer.sources.circleci_fetch import REPORT_FILES, JobRef, fetch_report, png_check, safe_relpath, target_path
 
 if TYPE_CHECKING:
     from reviewer.config import Settings
@@ -63,6 +64,7 @@ DEFAULT_CONCURRENCY = 8
 MAX_REVIEW_BYTES = 64 * 1024 * 1024
 
 Progress = Callable[[int, int, str], None]  # (sites done, sites in all, the site just done)
+_ANALYSIS = threading.Lock()  # local analyses run one at a time (see _gather)
 
 
 @dataclass(frozen=True)
@@ -215,19 +217,24 @@ def artifact_review(client: CircleCIClient, release: Release, job_number: int,
     if prefix is None:
         return None, None, "", f"{COMPARE_JOB} stored no {REVIEW_JSON} (reviewer ci not run there?)"
     store = _Artifacts(client, urls, site_dir / "artifacts")
-    data = json.loads(store.get(prefix + "review.json", limit=MAX_REVIEW_BYTES).read_text(encoding="utf-8"))
-    record = None
-    if prefix + "source.json" in urls:
-        loaded = json.loads(store.get(prefix + "source.json", limit=1024 * 1024).read_text(encoding="utf-8"))
-        record = loaded if isinstance(loaded, dict) else {}
-    backstop = prefix[: -len("reviewer/")]
-    report_rel = (record or {}).get("report_file")
-    candidates = [report_rel] if isinstance(report_rel, str) else list(REPORT_FILES)
-    report_path = next((backstop + c for c in candidates if backstop + c in urls), None)
-    if report_path is None:
-        return None, store, prefix, f"the job stored review.json but no report file ({', '.join(candidates)})"
-    report = store.get(report_path, limit=MAX_REVIEW_BYTES)
-    problem = review_problem(data, _report_files(report), file_sha256(report), record)
+    # Anything wrong with the stored review (unreadable, cut short, not JSON) only means it
+    # cannot stand for the report: the caller then analyses the report itself.
+    try:
+        data = json.loads(store.get(prefix + "review.json", limit=MAX_REVIEW_BYTES).read_text(encoding="utf-8"))
+        record = None
+        if prefix + "source.json" in urls:
+            loaded = json.loads(store.get(prefix + "source.json", limit=1024 * 1024).read_text(encoding="utf-8"))
+            record = loaded if isinstance(loaded, dict) else {}
+        backstop = prefix[: -len("reviewer/")]
+        report_rel = (record or {}).get("report_file")
+        candidates = [report_rel] if isinstance(report_rel, str) else list(REPORT_FILES)
+        report_path = next((backstop + c for c in candidates if backstop + c in urls), None)
+        if report_path is None:
+            return None, store, prefix, f"the job stored review.json but no report file ({', '.join(candidates)})"
+        report = store.get(report_path, limit=MAX_REVIEW_BYTES)
+        problem = review_problem(data, _report_files(report), file_sha256(report), record)
+    except (ValueError, OSError, ReviewerError) as exc:
+        return None, store, prefix, redact(f"the stored review.json cannot be used: {exc}")
     return (None if problem else data), store, prefix, problem
 
 
@@ -369,8 +376,15 @@ def _gather(client: CircleCIClient, name: str, slug: str, opts: FleetOptions) ->
         facts = replace(facts, report_problem=why_not or "no analysis")
         return SiteResult(replace(base, checks=tuple(approval_checks(facts))), release=rel,
                           report_problem=why_not, notes=tuple(notes))
-    plan = plan_approval(client, slug, release.tag or "", settings=opts.settings, work_dir=site_dir / "local",
-                         commit_lookup=opts.commit_lookup, workflow_id=release.workflow.id)
+    work = site_dir / "local"
+    # The download runs beside the other sites'; the analysis one site at a time, as it uses
+    # every core and budgets memory as if it were alone. plan_approval then finds the download
+    # complete (the fetch manifest) and only checks it.
+    with contextlib.suppress(ReviewerError, OSError):
+        fetch_report(client, JobRef(slug, compare.job_number, release.workflow.id, release.tag), work / "report")
+    with _ANALYSIS:
+        plan = plan_approval(client, slug, release.tag or "", settings=opts.settings, work_dir=work,
+                             commit_lookup=opts.commit_lookup, workflow_id=release.workflow.id)
     if plan.review is None or plan.review_dir is None:
         report_check = next((c for c in plan.checks if c.name == "report"), None)
         problem = report_check.detail if report_check is not None and not report_check.ok else None
