@@ -28,6 +28,7 @@
     chip.addEventListener("click", () => { group.value = chip.dataset.group; apply(); });
   }
   apply();
+  document.documentElement.dataset.ready = "true";
 })();
 // With `reviewer fleet serve`: Approve clean sites / Accept group, sent to the local server with
 // the session secret in a header; answers are shown with textContent only.
