@@ -79,6 +79,7 @@ def test_review_json_stands_for_the_report_only_when_intact_and_about_it() -> No
     assert "another analysis" in (review_problem(data, ["a.png", "b.png"], "abc", {"review_digest": "x",
                                                                                  "sha256": "abc"}) or "")
     assert "schema-1" in (review_problem({"schema": 2}, [], None, None) or "")
+    assert "schema-1" in (review_problem({**data, "decision": {"action": "ship it"}}, None, None, None) or "")
     assert review_prefix(["app/backstop_data/reviewer/review.json", "x/review.json"]) == "app/backstop_data/reviewer/"
     assert review_prefix(["app/backstop_data/html_report/config.js"]) is None
 
@@ -238,3 +239,13 @@ def test_the_page_links_only_to_http_or_relative_paths() -> None:
     assert safe_link("sites/planet4-a/job-7/local/review/index.html") is not None
     for bad in ("javascript:alert(1)", "data:text/html,x", "//evil.example/x", None, ""):
         assert safe_link(bad) is None
+
+
+def test_the_line_names_what_to_act_on_first() -> None:
+    from reviewer.fleet.group import first_blocker
+
+    checks = [Check("compare", False, "running"), Check("report", False, "not checked"),
+              Check("analysis", False, "not analysed")]
+    assert first_blocker(checks) == checks[0]
+    assert first_blocker(checks[1:]) == checks[1]
+    assert first_blocker([Check("release", True, "")]) is None

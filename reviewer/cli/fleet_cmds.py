@@ -132,8 +132,7 @@ def _print_sites(data: dict[str, Any]) -> None:
         table.add_column(col)
     for s in data["sites"]:
         c = s["counts"]
-        why = s["error"] or " ".join(s["groups"]) or "; ".join(f"{ch['name']}: {ch['detail']}" for ch in s["checks"]
-                                                                if not ch["ok"])
+        why = s["error"] or " ".join(s["groups"]) or s.get("blocker") or ""
         style = STYLE.get(s["decision"], "")
         table.add_row(escape(s["name"]), f"[{style}]{s['status']}[/]", escape(s["tag"] or ""),
                       str(c.get("changed", "")), str(c.get("noise", "")), str(c.get("error", "")), escape(why[:120]))

@@ -151,7 +151,8 @@ def review_problem(data: Any, report_files: Sequence[str] | None, report_sha256:
 
     It must be schema 1 and match its own digest (nothing edited since it was written); about
     exactly the report's pairs; and, when reviewer ci recorded it, about that exact report file."""
-    if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("pairs"), list):
+    if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("pairs"), list) \
+            or not isinstance(data.get("decision"), dict) or data["decision"].get("action") not in ("approve", "hold"):
         return "review.json is not a schema-1 review"
     try:
         digest = analysis_digest(data)
@@ -264,9 +265,14 @@ def region_items(site: str, data: dict[str, Any], fetch_crop: Callable[[str], Pa
             unmatched.append(page)
             continue
         for k, r in significant:
-            box = Box(int(r["x"]), int(r["y"]), int(r["w"]), int(r["h"]))
-            ref_box = Box(box.x, int(r["ref_y"]), box.w, int(r.get("ref_h") or 1)) \
-                if r.get("ref_y") is not None else box
+            try:
+                box = Box(int(r["x"]), int(r["y"]), int(r["w"]), int(r["h"]))
+                ref_box = Box(box.x, int(r["ref_y"]), box.w, int(r.get("ref_h") or 1)) \
+                    if r.get("ref_y") is not None else box
+            except (KeyError, TypeError, ValueError):
+                if page not in unmatched:  # a region we cannot place is a change no group covers
+                    unmatched.append(page)
+                continue
             pair_crops = crops[k] if k < len(crops) and isinstance(crops[k], dict) else None
             fp = None
             ref_local = test_local = None
@@ -370,9 +376,9 @@ def _gather(client: CircleCIClient, name: str, slug: str, opts: FleetOptions) ->
             return store.get(path) if path in store.urls else None
 
         return _with_analysis(base, checks, data, fetch_crop, opts, rel, "artifact", page, None, notes)
-    if why_not:
-        notes.append(why_not)
     if not opts.local_fallback:
+        if why_not:
+            notes.append(why_not)
         facts = replace(facts, report_problem=why_not or "no analysis")
         return SiteResult(replace(base, checks=tuple(approval_checks(facts))), release=rel,
                           report_problem=why_not, notes=tuple(notes))

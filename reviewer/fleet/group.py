@@ -97,6 +97,17 @@ def site_status(s: SiteFacts) -> str:
     return "changes"
 
 
+def first_blocker(checks: Sequence[Check]) -> Check | None:
+    """The failed check a person acts on first: the release's state before the report, the
+    report before the analysis (a report not checked because the release blocks says nothing)."""
+    failed = [c for c in checks if not c.ok]
+    for names in (("release", "approval", "compare", "commit"), ("report",), ("analysis",)):
+        found = next((c for c in failed if c.name in names), None)
+        if found is not None:
+            return found
+    return None
+
+
 def approvable_clean(s: SiteFacts) -> bool:
     """Every check passes as it is: what `fleet approve --clean` approves."""
     return s.error is None and not s.already_approved and bool(s.checks) and not approval_verdict(list(s.checks),

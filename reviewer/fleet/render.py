@@ -12,8 +12,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from reviewer.actions import Check
 from reviewer.fleet.gather import SiteResult
-from reviewer.fleet.group import STATUSES, Group, approvable_clean, site_groups, site_status
+from reviewer.fleet.group import STATUSES, Group, approvable_clean, first_blocker, site_groups, site_status
 from reviewer.redact import redact
 from reviewer.render.html import content_security_policy, safe_json, static_text
 from reviewer.render.markdown import _cell
@@ -51,6 +52,7 @@ def site_dict(s: SiteResult, groups: Sequence[Group]) -> dict[str, Any]:
         "approvable_clean": approvable_clean(f), "groups": list(site_groups(f.name, groups)),
         "changed_pages": list(f.changed_pairs), "unmatched_pages": list(f.unmatched_pages),
         "top": list(s.top), "notes": list(s.notes), "seconds": s.seconds,
+        "blocker": blocker_text([{"name": c.name, "ok": c.ok, "detail": c.detail} for c in f.checks]),
     }
 
 
@@ -104,14 +106,18 @@ def render_markdown(fleet: dict[str, Any], *, page_link: str | None = None, limi
                     f"{_cell(', '.join(g['pages'][:4]), 120)} | {g['score']:.2f} |")
     out = "\n".join(lines)
     out, left["groups"] = _fill(out, body, limit // 2)
+    if fleet["groups"]:
+        out += ("\n\nAfter inspecting a group on the fleet page, approve the sites whose only changes are in it: "
+                "`reviewer fleet approve --accept GROUP --reason TEXT`")
     site_lines = ["", "", "### Sites", "", "| site | status | tag | changed | noise | error | top change / why |",
                   "|---|---|---|---|---|---|---|"]
     out += "\n".join(site_lines)
     rows = []
-    for s in sites:
+    order = {st: n for n, st in enumerate(STATUSES)}
+    for s in sorted(sites, key=lambda s: order.get(s["status"], len(order))):  # what needs a person first
         c = s["counts"]
         why = s["error"] or (s["top"][0]["page"] + (f" ({', '.join(s['groups'])})" if s["groups"] else "")
-                             if s["top"] else "; ".join(ch["detail"] for ch in s["checks"] if not ch["ok"])[:160])
+                             if s["top"] else blocker_text(s["checks"]))
         rows.append(f"| {_cell(s['name'], 40)} | {ICON[s['decision']]} {s['status']} | {_cell(s['tag'] or '', 24)} | "
                     f"{c.get('changed', '')} | {c.get('noise', '')} | {c.get('error', '')} | {_cell(why or '', 160)} |")
     out, left["sites"] = _fill(out, rows, limit - 400)
@@ -119,6 +125,11 @@ def render_markdown(fleet: dict[str, Any], *, page_link: str | None = None, limi
         out += (f"\n\n…and {left['groups']} more group(s), {left['sites']} more site(s): see fleet.html or "
                 "fleet.json")
     return redact(out + "\n")
+
+
+def blocker_text(checks: list[dict[str, Any]]) -> str:
+    found = first_blocker([Check(c["name"], c["ok"], c["detail"]) for c in checks])
+    return f"{found.name}: {found.detail}" if found else ""
 
 
 def _fill(text: str, rows: list[str], limit: int) -> tuple[str, int]:
@@ -140,6 +151,6 @@ def render_html(fleet: dict[str, Any], *, actions: dict[str, Any] | None = None,
     css, js = static_text("fleet.css"), static_text("fleet.js")
     clean = sum(1 for s in fleet["sites"] if s.get("approvable_clean"))
     return redact(_env.get_template("fleet.html.j2").render(
-        fleet=fleet, icon=ICON, actions=actions, clean=clean, img=image_prefix,
+        fleet=fleet, actions=actions, clean=clean, img=image_prefix,
         actions_json=safe_json(actions or {}), css=css, js=js,
         csp=content_security_policy(css, js, connect=actions is not None)))
