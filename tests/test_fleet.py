@@ -103,6 +103,7 @@ def test_fleet_of_49_sites_end_to_end(cci: FakeCircleCI, storage, token: str, re
     assert lines["chile"]["decision"] == "hold" and "[HOLD]" in json.dumps(lines["chile"]["checks"])
     assert lines["brasil"]["source"] == "local"  # no review.json stored: analysed here
     assert {lines[n]["source"] for n in THEME_SITES} == {"artifact"}
+    assert not any("source.json" in note for n in THEME_SITES for note in lines[n]["notes"])  # reviewer ci wrote it
     assert data["rate_limit"]["pauses"] == 4 and limiters[0].waited > 0  # every site waited, none failed
 
     # The theme change: one group of exactly the 40 sites; the regression is not in it.
@@ -201,3 +202,15 @@ def test_an_unreadable_review_json_means_the_site_is_analysed_here(
     assert site.facts.error is None and site.source == "local" and site.facts.decision == "hold"
     assert any("cannot be used" in n for n in site.notes)
     assert [i.kind for i in site.items] == ["colour"] and site.items[0].fingerprint is not None
+
+
+def test_a_compare_job_that_stored_no_report_is_that_sites_line(cci: FakeCircleCI, token: str,
+                                                                tmp_path: Path) -> None:
+    from reviewer.fleet.gather import FleetOptions, gather_site
+    from reviewer.fleet.group import site_status
+
+    cci.add_release(slug("france"), TAG, report={"app/backstop_data/notes.txt": b"BackstopJS crashed"})
+    with fleet_client(token, cci.api_url, SharedLimiter(4), retry=fast_policy()) as client:
+        site = gather_site(client, "france", FleetOptions(out=tmp_path / "fleet"))
+    assert site_status(site.facts) == "blocked"
+    assert "no BackstopJS report" in (site.report_problem or "")
