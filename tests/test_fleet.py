@@ -214,3 +214,30 @@ def test_a_compare_job_that_stored_no_report_is_that_sites_line(cci: FakeCircleC
         site = gather_site(client, "france", FleetOptions(out=tmp_path / "fleet"))
     assert site_status(site.facts) == "blocked"
     assert "no BackstopJS report" in (site.report_problem or "")
+
+
+def test_which_release_newest_waiting_or_tag_or_since(cci: FakeCircleCI, token: str, tmp_path: Path) -> None:
+    from reviewer.fleet.gather import FleetOptions, find_site_release, gather_site
+    from reviewer.fleet.group import site_status
+    from reviewer.release import ReleaseNotFound
+
+    s = slug("peru")
+    cci.add_release(s, "v2.29.0", compare="success", hold="on_hold")  # never approved, superseded
+    cci.add_release(s, "v2.30.0", compare="success", hold="success")  # pipeline 2: in production
+    cci.add_pipeline(s, None, branch="develop")
+    cci.add_release(s, TAG, compare="running")  # pipeline 4, created 2025-10-01T13:00
+    with fleet_client(token, cci.api_url, SharedLimiter(4), retry=fast_policy()) as client:
+        assert find_site_release(client, s).tag == TAG
+        assert find_site_release(client, s, since="2025-10-01T12:30").tag == TAG
+        with pytest.raises(ReleaseNotFound, match="since 2025-10-01T13:30"):
+            find_site_release(client, s, since="2025-10-01T13:30")
+        assert find_site_release(client, s, tag="v2.29.0").tag == "v2.29.0"
+        old = gather_site(client, "peru", FleetOptions(out=tmp_path / "f", tag="v2.30.0"))
+        assert site_status(old.facts) == "approved"
+        missing = gather_site(client, "peru", FleetOptions(out=tmp_path / "f", tag="v9.9.9"))
+        assert site_status(missing.facts) == "no-release" and "v9.9.9" in (missing.facts.error or "")
+    # Once the newest release is approved, an older one still on hold is not offered instead.
+    wf = next(w for w in cci.all_workflows() if w.pipeline.tag == TAG)
+    cci.job(wf, "hold-production").status = "success"
+    with fleet_client(token, cci.api_url, SharedLimiter(4), retry=fast_policy()) as client:
+        assert find_site_release(client, s).tag == TAG
