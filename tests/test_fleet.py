@@ -92,8 +92,10 @@ def test_fleet_of_49_sites_end_to_end(cci: FakeCircleCI, storage, token: str, re
     sites_txt.write_text("# planet4-base sites.txt\n" + "\n".join(STATES) + "\n")
     out, log = tmp_path / "fleet", tmp_path / "audit.jsonl"
 
-    code, stdout, _err = invoke("fleet", "--sites", str(sites_txt), "-o", str(out), "-j", "8")
+    code, stdout, err = invoke("fleet", "--sites", str(sites_txt), "-o", str(out), "-j", "8")
     assert code == 1, stdout  # the 404 project is a failed site; every other site is reviewed
+    assert token not in stdout + err
+    assert not any(token in (out / name).read_text() for name in ("fleet.json", "fleet.md", "fleet.html"))
     data = json.loads((out / "fleet.json").read_text())
     lines = {s["name"]: s for s in data["sites"]}
     assert list(lines) == list(STATES)

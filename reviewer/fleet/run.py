@@ -16,6 +16,7 @@ from reviewer.fleet.gather import FleetOptions, Progress, SiteResult, gather_fle
 from reviewer.fleet.group import Group, group_regions
 from reviewer.fleet.limiter import LimitedTransport, SharedLimiter
 from reviewer.fleet.render import fleet_dict, render_html, render_markdown
+from reviewer.redact import redact
 from reviewer.webclient import RetryPolicy
 
 FLEET_JSON, FLEET_MD, FLEET_HTML = "fleet.json", "fleet.md", "fleet.html"
@@ -51,4 +52,4 @@ def write_outputs(data: dict[str, Any], out: Path) -> None:
     write_text_atomic(out / FLEET_MD, render_markdown(data, page_link=FLEET_HTML))
     write_text_atomic(out / FLEET_HTML, render_html(data))
     # Last: its presence means the other two of that run are complete (as review.json).
-    write_text_atomic(out / FLEET_JSON, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    write_text_atomic(out / FLEET_JSON, redact(json.dumps(data, indent=1, ensure_ascii=False)) + "\n")
