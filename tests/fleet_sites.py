@@ -4,7 +4,8 @@ Every site's report has two pairs cut from a real BackstopJS image of fixtures/r
 (800 px desktop pages): a page where the site's state shows, and a page that never changes.
 
 - `theme`: the same new button colour (Planet 4 green to blue) on a button-like area drawn at
-  a different position on each site, over the real page around it: one change, many places;
+  a different position on each site, over the real page around it, its label in one of several
+  languages: one change, many places;
 - `regression`: a block of the page replaced by another page's content (site-specific);
 - `noise`: a block of the test image 2 levels brighter: drift below what a person sees;
 - `clean`: the test images are the reference images.
@@ -31,14 +32,25 @@ def page(name: str) -> np.ndarray:
         return np.asarray(im.convert("RGB")).copy()
 
 
+LABEL = (8, 8, 8, 8, 8, 8)  # the label's glyph strokes (widths), 7 px apart: "Donate"
+
+
 def draw_button(arr: np.ndarray, x: int, y: int, colour: tuple[int, int, int],
-                size: tuple[int, int] = BUTTON) -> None:
+                size: tuple[int, int] = BUTTON, label: tuple[int, ...] = LABEL) -> None:
     """A flat button with a white label (glyph-like bars), as a theme draws a call to action."""
     w, h = size
     arr[y:y + h, x:x + w] = colour
-    for k in range(6):  # the label: six white glyph strokes, the same on every site
-        gx = x + 22 + k * 15
-        arr[y + 14:y + h - 14, gx:gx + 8] = (255, 255, 255)
+    gx = x + 22
+    for stroke in label:
+        if gx + stroke > x + w - 8:
+            break
+        arr[y + 14:y + h - 14, gx:gx + stroke] = (255, 255, 255)
+        gx += stroke + 7
+
+
+# The button's label in the sites' languages (Donate, Faire un don, Doneer, Spenden, ...): the
+# theme's colour change is the same change under every one of them.
+LABELS = (LABEL, (5, 9, 4, 6, 9, 5, 7, 4, 6), (6, 6, 9, 4, 8), (9, 4, 4, 9, 6, 5, 8), (7, 5, 8, 8))
 
 
 def button_position(seed: int) -> tuple[int, int]:
@@ -50,11 +62,12 @@ def site_pairs(kind: str, seed: int) -> list[tuple[str, np.ndarray, np.ndarray]]
     base = page(PAGES[seed % len(PAGES)])
     still = page(PAGES[(seed + 1) % len(PAGES)])
     x, y = button_position(seed)
+    label = LABELS[seed % len(LABELS)]
     ref = base.copy()
-    draw_button(ref, x, y, OLD_GREEN)
+    draw_button(ref, x, y, OLD_GREEN, label=label)
     test = ref.copy()
     if kind == "theme":
-        draw_button(test, x, y, NEW_BLUE)
+        draw_button(test, x, y, NEW_BLUE, label=label)
     elif kind == "regression":
         other = page(PAGES[(seed + 3) % len(PAGES)])
         test[300:520, 100:700] = other[40:260, 100:700]

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from fleet_sites import NEW_BLUE, OLD_GREEN, draw_button, page
+from fleet_sites import LABEL, NEW_BLUE, OLD_GREEN, draw_button, page
 from PIL import Image
 
 from reviewer.actions import Check
@@ -87,11 +87,12 @@ def test_review_json_stands_for_the_report_only_when_intact_and_about_it() -> No
 # -- fingerprints on real pixels --------------------------------------------------------------------
 
 
-def _crops(tmp: Path, name: str, base: np.ndarray, x: int, y: int, before, after, size=(132, 40)) -> tuple:
+def _crops(tmp: Path, name: str, base: np.ndarray, x: int, y: int, before, after, size=(132, 40),
+           label=LABEL) -> tuple:
     """Crops as analyze writes them: the region padded by 16 px."""
     ref, test = base.copy(), base.copy()
-    draw_button(ref, x, y, before, size)
-    draw_button(test, x, y, after, size)
+    draw_button(ref, x, y, before, size, label)
+    draw_button(test, x, y, after, size, label)
     box = Box(x, y, *size)
     x0, y0 = max(0, x - 16), max(0, y - 16)
     paths = []
@@ -114,6 +115,16 @@ def test_the_same_button_change_matches_anywhere_over_any_page(tmp_path: Path) -
     assert not same_change(a, other_colour)
     banner = _crops(tmp_path, "e", home, 20, 100, OLD_GREEN, NEW_BLUE, size=(700, 40))
     assert not same_change(a, banner)
+
+
+def test_the_same_colour_under_another_language_matches_a_near_colour_does_not(tmp_path: Path) -> None:
+    home, about = page("Home"), page("About")
+    donate = _crops(tmp_path, "a", home, 100, 120, OLD_GREEN, NEW_BLUE)
+    faire_un_don = _crops(tmp_path, "b", about, 420, 310, OLD_GREEN, NEW_BLUE, size=(140, 40),
+                          label=(5, 9, 4, 6, 9, 5, 7, 4, 6))
+    assert same_change(donate, faire_un_don)
+    darker = _crops(tmp_path, "c", about, 420, 310, OLD_GREEN, (0, 90, 170))  # alike thumbnails, another blue
+    assert not same_change(donate, darker)
 
 
 def _item(site: str, fp, page: str = "Home [desktop]", kind: str = "colour", region: int = 0) -> RegionItem:

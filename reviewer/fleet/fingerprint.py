@@ -30,20 +30,43 @@ MATCH_DISTANCE = 0.06
 MATCH_ASPECT = 0.35
 
 
+# The colours of the changed pixels, before and after, must match within this CIEDE2000
+# distance (2.3 is a just-noticeable difference): a button that turned a slightly different
+# blue is another change, however alike the thumbnails are; the same blue under a label in
+# another language is the same change.
+MATCH_DELTA_E = 4.0
+CHANGED_LEVELS = 24  # summed |RGB| difference from which a pixel counts as changed for the colours
+
+
 @dataclass(frozen=True)
 class Fingerprint:
     kind: str
     aspect: float  # log(width / height) of the region
     reference: bytes  # SIDE bytes (THUMB x THUMB RGB), or b"" when the side does not exist
     test: bytes
+    colours: bytes = b""  # median RGB of the changed pixels before, then after (6 bytes); b"": unknown
 
     def hex(self) -> str:
-        return (self.reference + b"|" + self.test).hex()
+        return (self.reference + b"|" + self.test + b"|" + self.colours).hex()
 
 
 def _thumb(region: np.ndarray) -> bytes:
     im = Image.fromarray(np.ascontiguousarray(region)).convert("RGB")
     return im.resize((THUMB, THUMB), Image.Resampling.BOX).tobytes()
+
+
+def changed_colours(ref: np.ndarray | None, test: np.ndarray | None) -> bytes:
+    """Median colour of the changed pixels in each side (all of a side's pixels when the two
+    cannot be laid over each other: one side missing, or cut to different sizes at an edge)."""
+    if ref is None and test is None:
+        return b""
+    if ref is not None and test is not None and ref.shape == test.shape:
+        changed = np.abs(ref.astype(np.int16) - test.astype(np.int16)).sum(axis=2) > CHANGED_LEVELS
+        if changed.any():
+            return bytes(np.median(ref[changed], axis=0).astype(np.uint8).tolist()
+                         + np.median(test[changed], axis=0).astype(np.uint8).tolist())
+    sides = [np.median(side.reshape(-1, 3), axis=0) if side is not None else np.zeros(3) for side in (ref, test)]
+    return bytes(np.concatenate(sides).astype(np.uint8).tolist())
 
 
 def cut_region(crop: np.ndarray, box: Box, origin: tuple[int, int], full: tuple[int, int]) -> np.ndarray:
@@ -74,20 +97,32 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def side_print(path: Path | None, box: Box, image_size: tuple[int, int] | None, whole: bool) -> bytes:
+def side_region(path: Path | None, box: Box, image_size: tuple[int, int] | None, whole: bool) -> np.ndarray | None:
     if path is None:
-        return b""
+        return None
     crop = load_rgb(path)
     origin, full = crop_geometry(box, image_size, whole)
-    return _thumb(cut_region(crop, box, origin, full))
+    return cut_region(crop, box, origin, full)
 
 
 def fingerprint(kind: str, box: Box, ref_box: Box, ref_crop: Path | None, test_crop: Path | None,
                 ref_size: tuple[int, int] | None, test_size: tuple[int, int] | None,
                 whole_ref: bool = False, whole_test: bool = False) -> Fingerprint:
     aspect = math.log(max(1, box.w) / max(1, box.h))
-    return Fingerprint(kind, aspect, side_print(ref_crop, ref_box, ref_size, whole_ref),
-                       side_print(test_crop, box, test_size, whole_test))
+    ref = side_region(ref_crop, ref_box, ref_size, whole_ref)
+    test = side_region(test_crop, box, test_size, whole_test)
+    return Fingerprint(kind, aspect, _thumb(ref) if ref is not None else b"",
+                       _thumb(test) if test is not None else b"", changed_colours(ref, test))
+
+
+def colours_match(a: Fingerprint, b: Fingerprint) -> bool:
+    if not a.colours or not b.colours:
+        return a.colours == b.colours
+    from reviewer.imaging.colour import colour_delta_e
+
+    ca = np.frombuffer(a.colours, np.uint8).reshape(2, 3)
+    cb = np.frombuffer(b.colours, np.uint8).reshape(2, 3)
+    return bool((colour_delta_e(ca, cb) <= MATCH_DELTA_E).all())
 
 
 def distance(a: Fingerprint, b: Fingerprint) -> float:
@@ -107,4 +142,4 @@ def distance(a: Fingerprint, b: Fingerprint) -> float:
 
 
 def same_change(a: Fingerprint, b: Fingerprint) -> bool:
-    return distance(a, b) <= MATCH_DISTANCE
+    return distance(a, b) <= MATCH_DISTANCE and colours_match(a, b)
