@@ -49,7 +49,8 @@ class _DefaultToReview(TyperGroup):
 
 
 app = typer.Typer(cls=_DefaultToReview, no_args_is_help=False, add_completion=False, rich_markup_mode=None,
-                  help="Review one release across many Planet 4 sites, each change once; approve the fleet.")
+                  help="Review one release across many Planet 4 sites, each change once; approve the fleet.\n\n"
+                  "`reviewer fleet [NAMES]... [OPTIONS]` is short for `reviewer fleet review ...`.")
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="the fleet's folder: fleet.json, fleet.md, fleet.html")]
 
@@ -66,7 +67,7 @@ def _client(api_url: str | None, limiter: Any) -> Any:
 @app.command("review")
 def review(
     names: Annotated[list[str] | None, typer.Argument(
-        metavar="[NAMES]...", show_default=False,
+        metavar="NAMES", show_default=False,
         help="sites: an NRO (africa), planet4-<nro> or a full slug")] = None,
     sites: Annotated[Path | None, typer.Option("--sites", help="a file with one site a line (planet4-base's "
                                                "sites.txt)")] = None,
