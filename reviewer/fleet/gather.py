@@ -133,7 +133,8 @@ def find_site_release(client: CircleCIClient, slug: str, *, tag: str | None = No
         if looked >= MAX_RELEASES_LOOKED_AT:
             break
     window = f" since {since}" if since else ""
-    raise ReleaseNotFound(f"no release waiting on {HOLD_PRODUCTION}{window} among the latest tag pipelines of {slug}")
+    raise ReleaseNotFound(f"no release waiting on {HOLD_PRODUCTION}{window} among the latest tag pipelines of {slug}; "
+                          "nothing to review there (pass --tag TAG to review a given release)")
 
 
 # -- review.json from the compare job's artifacts ---------------------------------------------------
