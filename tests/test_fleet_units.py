@@ -164,6 +164,9 @@ def test_status_and_clean_approval() -> None:
     assert site_status(SiteFacts("a", "s", error="no release waiting")) == "no-release"
     assert site_status(SiteFacts("a", "s", error="404")) == "error"
     assert site_status(_facts(already_approved=True, checks=())) == "approved"
+    compare = (*OK[:2], Check("compare", False, "running"), *OK[3:])
+    assert site_status(_facts(checks=compare, compare_running=True)) == "waiting"
+    assert site_status(_facts(checks=compare)) == "blocked"  # ended infrastructure_fail: not worth waiting for
 
 
 def test_accept_only_when_every_change_is_in_accepted_groups() -> None:

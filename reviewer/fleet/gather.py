@@ -350,7 +350,8 @@ def _gather(client: CircleCIClient, name: str, slug: str, opts: FleetOptions) ->
     release = find_site_release(client, slug, tag=opts.tag, since=opts.since)
     rel = _release_dict(client, release)
     approval, compare = release.job(HOLD_PRODUCTION), release.job(COMPARE_JOB)
-    base = SiteFacts(name, slug, tag=release.tag)
+    base = SiteFacts(name, slug, tag=release.tag,
+                     compare_running=compare is not None and not compare.finished)
     if approval is not None and approval.type == "approval" and approval.status == "success":
         return SiteResult(replace(base, already_approved=True), release=rel)
     message, source = _commit_message(release, opts.commit_lookup)

@@ -77,6 +77,7 @@ class SiteFacts:
     counts: dict[str, int] = field(default_factory=dict)
     changed_pairs: tuple[str, ...] = ()  # pages whose verdict is changed
     unmatched_pages: tuple[str, ...] = ()  # changed pages with a change no fingerprint covers
+    compare_running: bool = False  # visualtests-compare has not ended yet (it will store the report)
 
 
 def site_status(s: SiteFacts) -> str:
@@ -86,8 +87,8 @@ def site_status(s: SiteFacts) -> str:
     if s.already_approved:
         return "approved"
     failed = {c.name for c in s.checks if not c.ok}
-    if "compare" in failed:
-        return "waiting"
+    if "compare" in failed:  # running: wait; ended canceled/timed out: its report cannot be trusted
+        return "waiting" if s.compare_running else "blocked"
     if "commit" in failed:
         return "held"
     if failed - {"analysis"}:
