@@ -263,3 +263,28 @@ def test_the_line_names_what_to_act_on_first() -> None:
     assert first_blocker(checks) == checks[0]
     assert first_blocker(checks[1:]) == checks[1]
     assert first_blocker([Check("release", True, "")]) is None
+
+
+def test_which_sites_fleet_approve_takes_and_why_not() -> None:
+    from reviewer.fleet.act import choose_mode
+
+    groups = group_regions([_item("a", None), _item("b", None, kind="content")])
+    theme, other = groups[0].id, groups[1].id
+
+    def site(**kw) -> dict:
+        base = {"name": "a", "slug": "s", "tag": "v1", "error": None, "already_approved": False,
+                "approvable_clean": False, "analysis": "hold", "counts": {"changed": 1},
+                "checks": [{"name": "analysis", "ok": False, "detail": "hold"}], "status": "changes"}
+        return {**base, **kw}
+
+    assert choose_mode(site(error="404"), groups, clean=True, accepted=[theme]) == ("skip", "404")
+    assert choose_mode(site(already_approved=True), groups, clean=True, accepted=[])[0] == "skip"
+    assert choose_mode(site(approvable_clean=True), groups, clean=True, accepted=[])[0] == "clean"
+    assert choose_mode(site(approvable_clean=True), groups, clean=False, accepted=[theme])[0] == "skip"
+    held = site(checks=[{"name": "commit", "ok": False, "detail": "[HOLD]"},
+                        {"name": "analysis", "ok": False, "detail": "hold"}])
+    assert choose_mode(held, groups, clean=True, accepted=[theme]) == ("skip", "commit: [HOLD]")
+    assert choose_mode(site(), groups, clean=True, accepted=[])[0] == "skip"
+    assert choose_mode(site(), groups, clean=False, accepted=[theme])[0] == "accept"
+    assert choose_mode(site(name="b"), groups, clean=False, accepted=[theme])[0] == "skip"
+    assert choose_mode(site(name="b"), groups, clean=False, accepted=[theme, other])[0] == "accept"
