@@ -12,12 +12,18 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, select_autoescape
+
 from reviewer.actions import Check
 from reviewer.fleet.gather import SiteResult
 from reviewer.fleet.group import STATUSES, Group, approvable_clean, first_blocker, site_groups, site_status
 from reviewer.redact import redact
 from reviewer.render.html import content_security_policy, safe_json, static_text
 from reviewer.render.markdown import _cell
+
+_env = Environment(loader=PackageLoader("reviewer", "render/templates"),
+                   autoescape=select_autoescape(default=True, default_for_string=True),
+                   trim_blocks=True, lstrip_blocks=True)
 
 SCHEMA = 1
 MD_LIMIT = 60_000  # GitHub's comment limit is 65,536 characters: keep a margin for a footer
@@ -146,8 +152,6 @@ def _fill(text: str, rows: list[str], limit: int) -> tuple[str, int]:
 def render_html(fleet: dict[str, Any], *, actions: dict[str, Any] | None = None, image_prefix: str = "") -> str:
     """`actions` ({"endpoint", "secret"}, from `reviewer fleet serve`) adds the Approve clean
     sites and Accept group buttons; without it the page makes no request."""
-    from reviewer.render.html import _env
-
     css, js = static_text("fleet.css"), static_text("fleet.js")
     clean = sum(1 for s in fleet["sites"] if s.get("approvable_clean"))
     return redact(_env.get_template("fleet.html.j2").render(
