@@ -288,3 +288,14 @@ def test_which_sites_fleet_approve_takes_and_why_not() -> None:
     assert choose_mode(site(), groups, clean=False, accepted=[theme])[0] == "accept"
     assert choose_mode(site(name="b"), groups, clean=False, accepted=[theme])[0] == "skip"
     assert choose_mode(site(name="b"), groups, clean=False, accepted=[theme, other])[0] == "accept"
+
+
+def test_text_from_circleci_or_reports_is_shown_as_text_on_the_page() -> None:
+    from reviewer.fleet.render import render_html
+
+    hostile = "<script>alert(1)</script>"
+    site = {"name": "a", "slug": "s", "status": "error", "decision": "error", "tag": None, "release": None,
+            "error": hostile, "counts": {}, "top": [{"page": hostile, "verdict": "changed", "score": 1.0}],
+            "groups": [], "checks": [], "approvable_clean": False, "page": None, "blocker": hostile}
+    page = render_html({"tag": hostile, "generated_at": "t", "summary": {"error": 1}, "sites": [site], "groups": []})
+    assert hostile not in page and "&lt;script&gt;" in page
