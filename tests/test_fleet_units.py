@@ -299,3 +299,33 @@ def test_text_from_circleci_or_reports_is_shown_as_text_on_the_page() -> None:
             "groups": [], "checks": [], "approvable_clean": False, "page": None, "blocker": hostile}
     page = render_html({"tag": hostile, "generated_at": "t", "summary": {"error": 1}, "sites": [site], "groups": []})
     assert hostile not in page and "&lt;script&gt;" in page
+
+
+def test_crops_are_fetched_once_each_a_few_at_a_time_and_a_failure_is_no_crop(tmp_path: Path) -> None:
+    import time
+
+    from reviewer.errors import ReviewerError
+    from reviewer.fleet.gather import crop_paths, fetch_crops
+
+    data = {"pairs": [
+        {"verdict": "changed", "regions": [{"significant": True}, {"significant": False}, {"significant": True}],
+         "images": {"crops": [{"reference": "a.png", "test": "b.png"}, {"reference": "x.png", "test": "y.png"},
+                              {"reference": "a.png", "test": "c.png"}]}},
+        {"verdict": "noise", "regions": [{"significant": True}], "images": {"crops": [{"reference": "n.png"}]}},
+    ]}
+    assert crop_paths(data) == ["a.png", "b.png", "c.png"]
+    lock, now, most = threading.Lock(), [0], [0]
+
+    def fetch(path: str) -> Path:
+        with lock:
+            now[0] += 1
+            most[0] = max(most[0], now[0])
+        time.sleep(0.05)
+        with lock:
+            now[0] -= 1
+        if path == "c.png":
+            raise ReviewerError("the artifact host answered 500")
+        return tmp_path / path
+
+    got = fetch_crops(["a.png", "b.png", "c.png", "d.png", "e.png"], fetch, workers=3)
+    assert got["a.png"] == tmp_path / "a.png" and got["c.png"] is None and most[0] == 3

@@ -62,6 +62,7 @@ SOURCE_RECORD = "reviewer/source.json"  # written by reviewer ci: which report f
 MAX_RELEASES_LOOKED_AT = 10  # tag releases examined per site for one waiting on hold-production
 DEFAULT_CONCURRENCY = 8
 MAX_REVIEW_BYTES = 64 * 1024 * 1024
+CROP_WORKERS = 4  # per site; the shared limiter bounds the requests of all sites together
 
 Progress = Callable[[int, int, str], None]  # (sites done, sites in all, the site just done)
 _ANALYSIS = threading.Lock()  # local analyses run one at a time (see _gather)
@@ -296,6 +297,37 @@ def region_items(site: str, data: dict[str, Any], fetch_crop: Callable[[str], Pa
     return items, unmatched
 
 
+def crop_paths(data: dict[str, Any]) -> list[str]:
+    """The crops region_items will look at: those of significant regions of changed pairs."""
+    paths: list[str] = []
+    for p in data.get("pairs", []):
+        if not isinstance(p, dict) or p.get("verdict") != "changed":
+            continue
+        crops = (p.get("images") or {}).get("crops") or []
+        for k, r in enumerate(p.get("regions") or []):
+            if isinstance(r, dict) and r.get("significant") and k < len(crops) and isinstance(crops[k], dict):
+                paths += [v for v in (crops[k].get("reference"), crops[k].get("test"))
+                          if isinstance(v, str) and v not in paths]
+    return paths
+
+
+def fetch_crops(paths: Sequence[str], fetch: Callable[[str], Path | None],
+                workers: int = CROP_WORKERS) -> dict[str, Path | None]:
+    """Each crop fetched once, a few at a time: a site with many changes has hundreds, and one by
+    one they would cost a round trip each. A crop that cannot be had is None (its region then
+    belongs to no group, and its site is reviewed on its own)."""
+    def one(path: str) -> Path | None:
+        try:
+            return fetch(path)
+        except (OSError, ValueError, ReviewerError):
+            return None
+
+    if len(paths) <= 1:
+        return {path: one(path) for path in paths}
+    with ThreadPoolExecutor(max_workers=min(workers, len(paths)), thread_name_prefix="crops") as pool:
+        return dict(zip(paths, pool.map(one, paths), strict=True))
+
+
 def _rel(path: Path | None, base: Path) -> str | None:
     if path is None:
         return None
@@ -420,7 +452,8 @@ def _gather(client: CircleCIClient, name: str, slug: str, opts: FleetOptions) ->
 def _with_analysis(base: SiteFacts, checks: tuple[Any, ...], data: dict[str, Any],
                    fetch_crop: Callable[[str], Path | None], opts: FleetOptions, rel: dict[str, Any],
                    source: str, page: str | None, report_problem: str | None, notes: list[str]) -> SiteResult:
-    items, unmatched = region_items(base.name, data, fetch_crop, opts.out)
+    fetched = fetch_crops(crop_paths(data), fetch_crop)
+    items, unmatched = region_items(base.name, data, fetched.get, opts.out)
     counts = {str(k): int(v) for k, v in (data.get("counts") or {}).items()}
     changed = tuple(f"{p.get('label')} [{p.get('viewport')}]" for p in data["pairs"] if p.get("verdict") == "changed")
     facts = replace(base, checks=tuple(checks), decision=str(data["decision"]["action"]),
