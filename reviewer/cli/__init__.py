@@ -33,21 +33,11 @@ def _root() -> None:
 
 
 def _register() -> None:
-    from reviewer.cli import analyze_cmd
+    from reviewer.cli import analyze_cmd, browser_cmds, circleci_cmds
 
     analyze_cmd.register(app)
-    try:  # command groups that land separately register themselves when present
-        from reviewer.cli import circleci_cmds  # type: ignore[attr-defined]
-    except ImportError:
-        pass
-    else:
-        circleci_cmds.register(app)
-    try:
-        from reviewer.cli import browser_cmds  # type: ignore[attr-defined]
-    except ImportError:
-        pass
-    else:
-        browser_cmds.register(app)
+    circleci_cmds.register(app)
+    browser_cmds.register(app)
 
 
 _register()
