@@ -574,7 +574,7 @@ def write_outputs(review: Review, out_dir: Path) -> Review:
 
     json_text = render_json(review)
     review = replace(review, digest=json.loads(json_text)["digest"])
-    write_text_atomic(out_dir / "summary.md", render_markdown(review, page_link="index.html"))
+    write_text_atomic(out_dir / "summary.md", render_markdown(review))
     write_text_atomic(out_dir / "junit.xml", render_junit(review))
     write_text_atomic(out_dir / "index.html", render_html(review))
     write_text_atomic(out_dir / "review.json", json_text)
