@@ -30,7 +30,7 @@ from reviewer.imaging.compare import MASK_CHANGED, MASK_INSERTED, MASK_NOISE, co
 from reviewer.imaging.decode import load_rgb, placeholder_reason
 from reviewer.imaging.regions import pad_box
 from reviewer.model import Pair, PairAnalysis, PairAssets, RegionKind, Report, Review, Verdict
-from reviewer.outdir import file_sha256, output_lock
+from reviewer.outdir import check_out_dir, file_sha256, output_lock
 from reviewer.policy import decide
 from reviewer.rank import rank
 
@@ -535,13 +535,16 @@ def default_out(report: Report) -> Path:
 
 
 def run(source: Path, out: Path | None, settings: Settings, progress: Progress | None = None,
-        on_report: Callable[[Report], None] | None = None, use_cache: bool = True) -> tuple[Review, Path]:
+        on_report: Callable[[Report], None] | None = None, use_cache: bool = True, force: bool = False,
+        inside_report: bool = False) -> tuple[Review, Path]:
     """Find the report in SOURCE, analyse every pair, write the outputs into OUT.
 
     Returns the review and the output folder. Raises ReportError when the report itself
     cannot be read; bad pairs do not raise, they become `error` pairs. With `use_cache`, pair
     analyses are kept in OUT/.reviewer-cache and reused when the same files are analysed
     again with the same settings (reviewer.cache); entries this run did not use are dropped.
+    An OUT inside the report, or holding files no reviewer run wrote, is refused (UsageError)
+    unless `inside_report` / `force` say it is meant.
     """
     from reviewer.sources.local import load_report, opened_source
 
@@ -552,6 +555,7 @@ def run(source: Path, out: Path | None, settings: Settings, progress: Progress |
         if on_report:
             on_report(report)
         out_dir = out if out is not None else default_out(report)
+        check_out_dir(out_dir, report.root, force=force, inside_report=inside_report)
         with output_lock(out_dir):
             cache_dir = out_dir / cache.CACHE_DIR_NAME if use_cache else None
             used: set[str] = set()

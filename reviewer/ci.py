@@ -154,7 +154,7 @@ def run_ci(source: Path, *, env: CIEnv, settings: Settings, client: CircleCIClie
     given. `warnings` (e.g. why no comment) go into the summary."""
     from reviewer.analyze import run, write_text_atomic
 
-    review, out_dir = run(source, out or (source / OUT_NAME), settings)
+    review, out_dir = run(source, out or (source / OUT_NAME), settings, inside_report=True)
     log = audit_log or (out_dir / "audit.jsonl")
     warnings = list(warnings or [])
     if recapture is not None:

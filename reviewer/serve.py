@@ -106,6 +106,14 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return "reviewer"
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The page loads hundreds of images: logging every GET buries what matters (actions,
+        # refusals, errors). Successful reads stay quiet.
+        status = int(code) if isinstance(code, int) or str(code).isdigit() else 0
+        if self.command in ("GET", "HEAD") and 0 < status < 400:
+            return
+        super().log_request(code, size)
+
     def log_message(self, format: str, *args: Any) -> None:
         if self.cfg.log:
             self.cfg.log(f"{self.address_string()} {format % args}")
@@ -130,6 +138,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(data).encode(), "application/json; charset=utf-8")
 
     def _refuse(self, status: int, why: str) -> None:
+        if self.command == "POST":
+            # A refused POST's body may be unread; on a kept-alive connection it would be parsed
+            # as the next request. Close instead.
+            self.close_connection = True
+            self._send(status, json.dumps({"ok": False, "refused": True, "message": why}).encode(),
+                       "application/json; charset=utf-8", {"Connection": "close"})
+            return
         self._json(status, {"ok": False, "refused": True, "message": why})
 
     def _host_ok(self) -> bool:
@@ -402,7 +417,8 @@ def make_server(target: str, *, settings: Settings, tag: str | None = None, proj
             raise UsageError("give the project once: `reviewer serve PROJECT --tag TAG`")
         act_project = target
     else:
-        raise UsageError(f"{target} is not a local report; to review a CircleCI release pass --tag TAG")
+        raise UsageError(f"{target} does not exist: pass a report folder, a .zip or a `reviewer analyze` output "
+                         f"folder; or, to review a CircleCI release, a project with --tag TAG")
     secret = new_secret()
     handler: ActionHandler | None = None
     owned = None

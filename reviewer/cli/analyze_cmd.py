@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from reviewer.cli.output import exit_with_decision, out, print_review, progress_bar, recapture_and_show
+from reviewer.cli.output import exit_with_decision, note, out, print_review, progress_bar, recapture_and_show
+from reviewer.model import Report
+
+
+def found_below(source: Path) -> Callable[[Report], None]:
+    """Say which report is analysed when SOURCE is a folder above it (e.g. CircleCI's `app/`)."""
+    def tell(report: Report) -> None:
+        here = source.resolve()
+        root = report.root.resolve()
+        if root != here and root != here.parent and root.is_relative_to(here):
+            note(f"reading the report in {root.relative_to(here)} (id {report.id}, {len(report.pairs)} tests), "
+                 f"the only one below {source}")
+    return tell
 
 
 def analyze(
-    source: Annotated[Path, typer.Argument(help="backstop_data folder, a folder containing one, the html_report "
-                                                "folder, or a .zip of any of these")],
+    source: Annotated[Path, typer.Argument(
+        metavar="SOURCE", help="backstop_data folder, a folder containing one, the html_report folder or its "
+                               "index.html, or a .zip of any of these")],
     out_folder: Annotated[Path | None, typer.Option("--out", "-o", help="output folder [default: "
                                                     "reports/<report id>]")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="reviewer.toml or pyproject.toml to read "
@@ -34,6 +48,8 @@ def analyze(
     = None,
     parallel: Annotated[int, typer.Option("--parallel", min=1, max=8, help="with --recapture: browsers replaying "
                                           "scenarios at once")] = 2,
+    force: Annotated[bool, typer.Option("--force", help="write into --out although it holds files reviewer did "
+                                        "not write")] = False,
 ) -> None:
     """Recompute every diff of a BackstopJS report, rank the changes, write the review, decide.
 
@@ -50,7 +66,8 @@ def analyze(
     if workers:
         settings = replace(settings, workers=workers)
     with progress_bar("analysing", quiet=quiet) as update:
-        review, out_dir = run(source, out_folder, settings, lambda d, t: update(d, t, 0), use_cache=not no_cache)
+        review, out_dir = run(source, out_folder, settings, lambda d, t: update(d, t, 0), use_cache=not no_cache,
+                              force=force, on_report=None if quiet else found_below(source))
     if recapture:
         review = recapture_and_show(review, out_dir, settings, runs=max(2, recapture),
                                     backstop_config=backstop_config, browser=browser, parallel=parallel)
@@ -61,5 +78,4 @@ def analyze(
     exit_with_decision(review)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("analyze")(analyze)
+COMMANDS: dict[str, Callable[..., None]] = {"analyze": analyze}

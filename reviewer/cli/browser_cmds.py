@@ -6,6 +6,7 @@ Exit codes: serve 0 when stopped with Ctrl-C; recapture 0 approve, 3 hold, 1 fai
 from __future__ import annotations
 
 import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -31,7 +32,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="reviewer
 
 
 def recapture(
-    source: Annotated[Path, typer.Argument(help="the BackstopJS report (as for `reviewer analyze`)")],
+    source: Annotated[Path, typer.Argument(metavar="SOURCE", help="the BackstopJS report (as for `reviewer analyze`)")],
     runs: RunsOpt = 3,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="output folder [default: reports/<report id>]")]
     = None,
@@ -42,10 +43,12 @@ def recapture(
     parallel: ParallelOpt = 2,
     config: ConfigOpt = None,
 ) -> None:
-    """Analyse a report, then replay each changed pair's BackstopJS scenario N times with
-    Chromium, captured exactly as BackstopJS captures, to find dynamic content (clocks,
-    counters, carousels); a pair whose changes are all dynamic becomes noise. A page that
-    cannot be reached leaves its pair as it was.
+    """Analyse a report, then re-capture each changed pair N times to find dynamic content.
+
+    Replays each changed pair's BackstopJS scenario with Chromium, captured exactly as
+    BackstopJS captures, to find dynamic content (clocks, counters, carousels); a pair whose
+    changes are all dynamic becomes noise. A page that cannot be reached leaves its pair as
+    it was.
 
     Exit code: 0 approve, 3 hold, 1 the report could not be analysed, 2 bad usage.
 
@@ -118,6 +121,4 @@ def serve(
     raise typer.Exit(EXIT_OK)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
-    app.command("recapture")(recapture)
+COMMANDS: dict[str, Callable[..., None]] = {"serve": serve, "recapture": recapture}

@@ -300,7 +300,8 @@ def rollback(project: ProjectArg,
     finish(result)
 
 
-def ci(source: Annotated[Path, typer.Argument(help="the BackstopJS report folder")] = Path("/app/backstop_data"),
+def ci(source: Annotated[Path, typer.Argument(metavar="SOURCE", help="the BackstopJS report folder")]
+       = Path("/app/backstop_data"),
        out: Annotated[Path | None, typer.Option("--out", "-o", help="output folder [default: SOURCE/reviewer, "
                                                 "stored with the report as artifacts]")] = None,
        comment: Annotated[str | None, typer.Option("--comment", help="also post the summary as a comment on the "
@@ -391,8 +392,3 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "fetch": fetch, "review": review, "status": status, "approve": approve, "hold": hold,
     "rollback": rollback, "ci": ci,
 }
-
-
-def register(app: typer.Typer) -> None:
-    for name, fn in COMMANDS.items():
-        app.command(name)(fn)
