@@ -91,7 +91,7 @@ def main() -> None:
     try:
         # Standalone mode: the CLI library reports usage errors itself (exit 2).
         app()
-    except ReviewerError as exc:
+    except (ReviewerError, Interrupted) as exc:
         _fail(f"error: {exc}", exc.exit_code, debug)
     except Exception as exc:  # last line of defence: say what happened, never a raw traceback
         _fail(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for details)", EXIT_FAILED, debug)
