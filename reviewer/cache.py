@@ -35,17 +35,15 @@ CACHE_DIR_NAME = ".reviewer-cache"
 ENTRY = "entry.json"
 FORMAT = 2
 
-# The code that decides an analysis: a change to any of it invalidates the cache. Every file of
-# the imaging package (a new module counts without anyone listing it) and the modules around it.
-_CODE_DIRS = ("imaging",)
-_CODE_FILES = ("analyze.py", "cache.py", "config.py", "model.py")
+# The code an analysis comes from: every module and data file of the package, found rather than
+# listed, so a new module (or a moved function) can never leave stale results valid. A change
+# to the CLI or the page also invalidates: a recomputation is cheap beside a wrong verdict.
+_CODE_SUFFIXES = (".py", ".npz")
 
 
 def _code_files(base: Path) -> list[Path]:
-    files = [base / name for name in _CODE_FILES]
-    for d in _CODE_DIRS:
-        files += sorted(p for p in (base / d).rglob("*") if p.is_file() and p.suffix in (".py", ".npz"))
-    return files
+    return sorted(p for p in base.rglob("*") if p.is_file() and p.suffix in _CODE_SUFFIXES
+                  and "__pycache__" not in p.parts)
 
 
 @lru_cache(maxsize=1)

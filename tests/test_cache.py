@@ -203,3 +203,16 @@ def test_the_key_covers_what_decides_a_result() -> None:
                   cache.pair_key("a" * 64, "b" * 64, s, (Box(0, 0, 1, 1),), True),
                   cache.pair_key("a" * 64, "b" * 64, s, (), False)):
         assert other != base
+
+
+def test_the_code_version_covers_every_module_of_the_package(tmp_path: Path) -> None:
+    """A module nobody listed (here: a new one in a copy of the package) changes the key."""
+    import shutil
+
+    base = Path(cache.__file__).resolve().parent
+    copy = tmp_path / "reviewer"
+    shutil.copytree(base, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    listed = {p.relative_to(copy).as_posix() for p in cache._code_files(copy)}
+    assert {"analyze.py", "imaging/judge.py", "imaging/drift_bounds.npz", "rank.py", "cli/output.py"} <= listed
+    (copy / "imaging" / "new_stage.py").write_text("THRESHOLD = 1\n")
+    assert "imaging/new_stage.py" in {p.relative_to(copy).as_posix() for p in cache._code_files(copy)}
