@@ -358,10 +358,9 @@ NO_RELEASE = ("No CircleCI release to act on: this page shows a local report. Ru
 
 
 def _page_data(review: Review) -> dict[str, Any]:
-    from reviewer.render.jsonout import analysis_digest, review_dict
+    from reviewer.render.jsonout import review_document
 
-    data = review_dict(review)
-    data["digest"] = review.digest or analysis_digest(data)
+    data = review_document(review)
     return data
 
 

@@ -16,6 +16,7 @@ from reviewer import cache
 from reviewer.analyze import run
 from reviewer.config import IgnoreRegion, Settings
 from reviewer.model import Box, PairAnalysis, Region, RegionKind, Verdict
+from reviewer.render.jsonout import analysis_dict, analysis_from_dict
 
 ONE = Settings(workers=1)  # in this process, so the tests can see what is recomputed
 
@@ -187,7 +188,7 @@ def test_analyses_round_trip_through_json() -> None:
     )
     a = PairAnalysis(Verdict.CHANGED, "2 changed region(s)", regions, (10, 50), (10, 11), 417,
                      {"drift": 3, "invisible": 1, "removed": 2}, 0.1234, seconds=1.5)
-    back = cache.analysis_from_dict(json.loads(json.dumps(cache.analysis_to_dict(a))))
+    back = analysis_from_dict(json.loads(json.dumps(analysis_dict(a))))
     assert back == PairAnalysis(**{**a.__dict__, "seconds": 0.0})
     assert list(back.noise_pixels) == ["drift", "invisible", "removed"]
 
