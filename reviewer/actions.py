@@ -53,7 +53,7 @@ from reviewer.release import (
     release_from_pipeline,
     release_tags,
 )
-from reviewer.sources.circleci_fetch import FetchError, FetchResult, JobRef, fetch_report, verify_fetched
+from reviewer.sources.circleci_fetch import FetchError, FetchResult, JobRef, verify_fetched
 from reviewer.webclient import OutcomeUnknown
 
 if TYPE_CHECKING:
@@ -183,12 +183,6 @@ def approval_verdict(checks: list[Check], force: bool) -> list[Check]:
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def default_work_dir(slug: str, tag: str, job_number: int) -> Path:
-    """reports/<repo>/<tag>/job-<n>/ : `report/` holds the download, `review/` the analysis."""
-    safe_tag = "".join(c if c.isalnum() or c in "-._" else "_" for c in tag)[:80] or "tag"
-    return Path("reports") / slug.split("/")[-1] / safe_tag / f"job-{job_number}"
-
-
 def _commit_message(release: Release, lookup: CommitLookup | None) -> tuple[str | None, str]:
     message = release.pipeline.commit_message
     if message is not None:
@@ -282,34 +276,28 @@ def plan_approval(client: CircleCIClient, project: str, tag: str, *, review: Rev
         facts = replace(facts, report_problem=problem and f"the analysis given is not usable: {problem}",
                         decision=review.decision)
     else:
-        review, review_dir, fetched, problem = _fetch_and_analyse(client, job_ref, settings, work_dir, say)
+        review, review_dir, fetched, problem = _fetch_and_analyse(client, release, job_ref, settings, work_dir,
+                                                                   say)
         facts = replace(facts, report_problem=problem, decision=review.decision if review else None)
     return ApprovalPlan(release, tuple(approval_checks(facts)), review=review, review_dir=review_dir,
                         fetch=fetched)
 
 
-def _fetch_and_analyse(client: CircleCIClient, job: JobRef, settings: Settings | None, work_dir: Path | None,
-                       say: Progress) -> tuple[Review | None, Path | None, FetchResult | None, str | None]:
-    from reviewer.analyze import run
+def _fetch_and_analyse(client: CircleCIClient, release: Release, job: JobRef, settings: Settings | None,
+                       work_dir: Path | None, say: Progress
+                       ) -> tuple[Review | None, Path | None, FetchResult | None, str | None]:
+    # Imported here: the analysis pulls in the imaging stack, which hold/rollback never need.
+    from reviewer import release_review
     from reviewer.config import load_settings
 
-    base = work_dir or default_work_dir(job.project_slug, job.tag or "untagged", job.job_number)
-    say(f"fetching the report of job {job.job_number} into {base / 'report'}")
     try:
-        result = fetch_report(client, job, base / "report")
+        rr = release_review.review_release(client, release, settings or load_settings(None)[0], work_dir=work_dir,
+                                           job=job, progress=release_review.Progress(say=say))
     except FetchError as exc:
         return None, None, None, f"the report cannot be fetched: {exc}"
-    if not result.complete:
-        return None, None, result, "the report is incomplete: " + "; ".join(result.problems()[:3])
-    problem = verify_fetched(result.root, job)
-    if problem:
-        return None, None, result, problem
-    say("analysing the report")
-    try:
-        review, out_dir = run(result.out, base / "review", settings or load_settings(None)[0])
     except ReportError as exc:
-        return None, None, result, f"the report cannot be analysed: {exc}"
-    return review, out_dir, result, None
+        return None, None, None, f"the report cannot be analysed: {exc}"
+    return rr.review, rr.out_dir, rr.fetch, rr.incomplete
 
 
 def approve(client: CircleCIClient, project: str, tag: str, *, force: bool = False, reason: str | None = None,

@@ -29,23 +29,22 @@ from pathlib import Path
 from typing import Any
 
 from reviewer.config import Settings
-from reviewer.model import Box, PairAnalysis, Region, RegionKind, Verdict
+from reviewer.model import Box, PairAnalysis
+from reviewer.render.jsonout import analysis_dict, analysis_from_dict
 
 CACHE_DIR_NAME = ".reviewer-cache"
 ENTRY = "entry.json"
-FORMAT = 2
+FORMAT = 3  # 3: the analysis as review.json's pair entries carry it (render.jsonout)
 
-# The code that decides an analysis: a change to any of it invalidates the cache. Every file of
-# the imaging package (a new module counts without anyone listing it) and the modules around it.
-_CODE_DIRS = ("imaging",)
-_CODE_FILES = ("analyze.py", "cache.py", "config.py", "model.py")
+# The code an analysis comes from: every module and data file of the package, found rather than
+# listed, so a new module (or a moved function) can never leave stale results valid. A change
+# to the CLI or the page also invalidates: a recomputation is cheap beside a wrong verdict.
+_CODE_SUFFIXES = (".py", ".npz")
 
 
 def _code_files(base: Path) -> list[Path]:
-    files = [base / name for name in _CODE_FILES]
-    for d in _CODE_DIRS:
-        files += sorted(p for p in (base / d).rglob("*") if p.is_file() and p.suffix in (".py", ".npz"))
-    return files
+    return sorted(p for p in base.rglob("*") if p.is_file() and p.suffix in _CODE_SUFFIXES
+                  and "__pycache__" not in p.parts)
 
 
 @lru_cache(maxsize=1)
@@ -117,7 +116,7 @@ def store(root: Path, key: str, analysis: PairAnalysis, images: dict[str, Any], 
             except OSError:
                 shutil.copyfile(src, dst)
             sizes[name] = dst.stat().st_size
-        entry = {"format": FORMAT, "key": key, "analysis": analysis_to_dict(analysis), "images": images,
+        entry = {"format": FORMAT, "key": key, "analysis": analysis_dict(analysis), "images": images,
                  "files": sizes}
         (tmp / ENTRY).write_text(json.dumps(entry), encoding="utf-8")
         os.rename(tmp, folder)  # atomic: readers see a complete entry or none
@@ -138,58 +137,3 @@ def prune(root: Path, keep: set[str]) -> None:
                 shard.rmdir()  # only when empty
     except OSError:
         pass
-
-
-# ------------------------------------------------------------------ PairAnalysis <-> JSON
-
-
-def analysis_to_dict(a: PairAnalysis) -> dict[str, Any]:
-    return {
-        "verdict": a.verdict.value,
-        "reason": a.reason,
-        "regions": [_region_to_dict(r) for r in a.regions],
-        "ref_size": list(a.ref_size) if a.ref_size else None,
-        "test_size": list(a.test_size) if a.test_size else None,
-        "changed_pixels": a.changed_pixels,
-        "noise_pixels": a.noise_pixels,
-        "ssim": a.ssim,
-    }
-
-
-def analysis_from_dict(d: dict[str, Any]) -> PairAnalysis:
-    return PairAnalysis(
-        verdict=Verdict(d["verdict"]),
-        reason=str(d["reason"]),
-        regions=tuple(_region_from_dict(r) for r in d["regions"]),
-        ref_size=_size(d["ref_size"]),
-        test_size=_size(d["test_size"]),
-        changed_pixels=int(d["changed_pixels"]),
-        noise_pixels={str(k): int(v) for k, v in d["noise_pixels"].items()},
-        ssim=None if d["ssim"] is None else float(d["ssim"]),
-    )
-
-
-def _size(v: Any) -> tuple[int, int] | None:
-    return None if v is None else (int(v[0]), int(v[1]))
-
-
-def _region_to_dict(r: Region) -> dict[str, Any]:
-    return {"box": [r.box.x, r.box.y, r.box.w, r.box.h], "kind": r.kind.value, "pixels": r.pixels,
-            "contrast": r.contrast, "ssim": r.ssim, "significant": r.significant, "visibility": r.visibility,
-            "ref_y": r.ref_y, "ref_h": r.ref_h, "why": r.why}
-
-
-def _region_from_dict(d: dict[str, Any]) -> Region:
-    x, y, w, h = (int(v) for v in d["box"])
-    return Region(
-        box=Box(x, y, w, h),
-        kind=RegionKind(d["kind"]),
-        pixels=int(d["pixels"]),
-        contrast=float(d["contrast"]),
-        ssim=None if d["ssim"] is None else float(d["ssim"]),
-        significant=bool(d["significant"]),
-        visibility=None if d["visibility"] is None else float(d["visibility"]),
-        ref_y=None if d["ref_y"] is None else int(d["ref_y"]),
-        ref_h=None if d["ref_h"] is None else int(d["ref_h"]),
-        why=str(d["why"]),
-    )

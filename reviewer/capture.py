@@ -40,6 +40,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
+from reviewer import assets
+from reviewer.assets import MASK_DYNAMIC
 from reviewer.config import Settings
 from reviewer.engine import DEFAULT_BROWSER, CaptureError, Engine, Job, Replay, Shot, first_line, split_flags
 from reviewer.errors import ImageError, ReviewerError, UsageError
@@ -79,7 +81,6 @@ SMALL_ELEMENT_AREA = 40_000
 # A region is dynamic when at least this share of its changed pixels lies in dynamic areas.
 DYNAMIC_SHARE = 0.9
 DYNAMIC_PAD = 2
-MASK_DYNAMIC = 4  # extra palette entry in mask.png for regions found dynamic (violet)
 
 Img = NDArray[np.uint8]
 
@@ -282,26 +283,7 @@ def read_changed_mask(path: Path | None, shape: tuple[int, int]) -> NDArray[np.b
 
 def repaint_mask(path: Path, regions: Sequence[Region]) -> None:
     """Paint dynamic regions' changed pixels violet in mask.png, so the heat map agrees."""
-    try:
-        with Image.open(path) as im:
-            if im.mode != "P":
-                return
-            arr = np.array(im)
-            palette = im.getpalette() or []
-    except OSError:
-        return
-    for r in regions:
-        if r.kind is RegionKind.DYNAMIC:
-            b = r.box
-            sub = arr[b.y: b.y2, b.x: b.x2]
-            sub[sub == MASK_CHANGED] = MASK_DYNAMIC
-    palette = (palette + [0] * 768)[:768]
-    palette[MASK_DYNAMIC * 3: MASK_DYNAMIC * 3 + 3] = [123, 31, 162]
-    out = Image.frombytes("P", (arr.shape[1], arr.shape[0]), np.ascontiguousarray(arr).tobytes())
-    out.putpalette(palette)
-    tmp = path.with_name(path.name + ".part")
-    out.save(tmp, format="PNG", transparency=0, compress_level=1)
-    os.replace(tmp, path)
+    assets.repaint_mask(path, [r.box for r in regions if r.kind is RegionKind.DYNAMIC])
 
 
 # ---------------------------------------------------------------- the run
@@ -437,8 +419,9 @@ def recapture_review(review: Review, settings: Settings, *, runs: int = DEFAULT_
     failed = [o for o in outcomes if o.status == "failed"]
     warnings = tuple(f"re-capture: {o.label} [{o.viewport}]: {o.message}" for o in failed)
     report = replace(review.report, warnings=review.report.warnings + warnings)
-    items = [(rp.pair, new.get(rp.pair.index, rp.analysis)) for rp in sorted(review.ranked, key=lambda r: r.pair.index)]
-    rebuilt = build_review(report, items, settings, review.assets)
+    items = [(rp.pair, new.get(rp.pair.index, rp.analysis), rp.assets)
+             for rp in sorted(review.ranked, key=lambda r: r.pair.index)]
+    rebuilt = build_review(report, items, settings)
     outcomes.sort(key=lambda o: o.index)
     rebuilt = replace(rebuilt, recapture={**review.recapture, **{o.index: o.result for o in outcomes}})
     return rebuilt, outcomes
@@ -563,8 +546,8 @@ def _judge(rp: RankedPair, shots: list[Shot], replay: Replay, settings: Settings
         return analysis, Recapture("stable", f"{label} are identical: the change is not dynamic", len(images),
                                    notes=notes)
     dyn = dynamic_mask(grown, (th, tw))
-    assets = review.assets.get(pair.index)
-    mask_path = out_dir / assets.mask if out_dir is not None and assets is not None and assets.mask else None
+    mask = next((r.assets.mask for r in review.ranked if r.pair.index == pair.index), None)
+    mask_path = out_dir / mask if out_dir is not None and mask else None
     result = apply_dynamic(analysis, dyn, read_changed_mask(mask_path, (th, tw)), runs)
     if result is analysis:
         return analysis, Recapture("stable", f"{label}: {len(grown)} dynamic area(s) found, none covers a changed "

@@ -126,10 +126,13 @@ def ci_commit_message(env: CIEnv, release: Release | None, git_dir: Path | None)
 
 
 def _summary(review: Review, env: CIEnv, outcome_line: str, checks: tuple[actions.Check, ...],
-             links: dict[str, str | None], warnings: list[str]) -> str:
+             links: dict[str, str | None], warnings: list[str], page_given: bool = False) -> str:
     from reviewer.render.markdown import render_markdown
 
-    text = render_markdown(review, page_link=links.get("index.html")).rstrip("\n")
+    # The page is linked (and its pairs by fragment) only where the page itself is: an artifact
+    # URL or --page-url, not the job's page that stands in for it without CIRCLE_WORKFLOW_JOB_ID.
+    page = links.get("index.html") if (env.workflow_job_id or page_given) else None
+    text = render_markdown(review, page_url=page).rstrip("\n")
     files = " · ".join(f"[{name}]({url})" for name, url in links.items() if url)
     lines = ["", f"Files stored with the job: {files}" if files else "", "", "### Production approval", "",
              outcome_line, ""]
@@ -151,7 +154,7 @@ def run_ci(source: Path, *, env: CIEnv, settings: Settings, client: CircleCIClie
     given. `warnings` (e.g. why no comment) go into the summary."""
     from reviewer.analyze import run, write_text_atomic
 
-    review, out_dir = run(source, out or (source / OUT_NAME), settings)
+    review, out_dir = run(source, out or (source / OUT_NAME), settings, inside_report=True)
     log = audit_log or (out_dir / "audit.jsonl")
     warnings = list(warnings or [])
     if recapture is not None:
@@ -173,14 +176,15 @@ def run_ci(source: Path, *, env: CIEnv, settings: Settings, client: CircleCIClie
         links["index.html"] = page_url
     if not env.workflow_job_id:  # no per-file links: point at the job page once
         links = {"index.html": links["index.html"]}
-    summary = _summary(review, env, line, checks, links, warnings)
+    summary = _summary(review, env, line, checks, links, warnings, bool(page_url))
     write_text_atomic(out_dir / "summary.md", summary)
     comment_url = None
     if github is not None:
         comment_url, problem = _comment(github, env, summary)
         if problem:
             warnings.append(problem)
-            write_text_atomic(out_dir / "summary.md", _summary(review, env, line, checks, links, warnings))
+            write_text_atomic(out_dir / "summary.md",
+                              _summary(review, env, line, checks, links, warnings, bool(page_url)))
     return CIOutcome(review, out_dir, code, line, checks, audit_entry, comment_url, tuple(warnings))
 
 

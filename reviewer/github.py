@@ -14,13 +14,16 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from reviewer.errors import UsageError
 from reviewer.redact import redact, register_secret
 from reviewer.webclient import HttpError, OutcomeUnknown, RetryPolicy, WebClient
+
+if TYPE_CHECKING:
+    from reviewer.release import Release
 
 DEFAULT_GITHUB_API = "https://api.github.com"
 MARKER = "<!-- reviewer:summary -->"
@@ -164,3 +167,17 @@ def github_from_env(*, transport: httpx.BaseTransport | None = None, retry: Retr
         raise UsageError("--comment github needs GITHUB_TOKEN (a token that may comment on the repository's commits)")
     return GitHubClient(token or None, os.environ.get("GITHUB_API_URL") or DEFAULT_GITHUB_API, transport,
                         retry=retry)
+
+
+def commit_lookup(release: Release) -> tuple[str | None, str]:
+    """The tagged commit's message from GitHub, for when CircleCI does not give it (public
+    repositories need no token): a `CommitLookup` for reviewer.actions (approve, serve)."""
+    vcs, org, repo = release.project_slug.split("/")
+    sha = release.pipeline.revision
+    if vcs != "gh" or not sha:
+        return None, "no GitHub commit to read it from"
+    gh = github_from_env(require_token=False)
+    try:
+        return gh.commit_message(org, repo, sha), f"from GitHub ({sha[:12]})"
+    finally:
+        gh.close()

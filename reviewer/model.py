@@ -142,15 +142,6 @@ class PairAnalysis:
 
 
 @dataclass(frozen=True)
-class RankedPair:
-    pair: Pair
-    analysis: PairAnalysis
-    score: float
-    terms: tuple[ScoreTerm, ...]
-    rank: int  # 1 = most important
-
-
-@dataclass(frozen=True)
 class PairAssets:
     """Files written for the review page, relative to the output folder."""
 
@@ -159,6 +150,16 @@ class PairAssets:
     mask: str | None = None  # transparent PNG, test-image size: red significant, amber noise
     thumb: str | None = None
     crops: tuple[tuple[str | None, str | None], ...] = ()  # per shown region: (reference, test)
+
+
+@dataclass(frozen=True)
+class RankedPair:
+    pair: Pair
+    analysis: PairAnalysis
+    score: float
+    terms: tuple[ScoreTerm, ...]
+    rank: int  # 1 = most important
+    assets: PairAssets = PairAssets()  # the page's images of this pair (none when nothing was written)
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,6 @@ class Review:
     settings_digest: str
     counts: dict[str, int]
     generated_at: str  # ISO 8601 UTC
-    assets: dict[int, PairAssets] = field(default_factory=dict)  # by Pair.index
     thresholds: dict[str, float | int | bool] = field(default_factory=dict)  # the settings that decided
     digest: str = ""  # sha256 over review.json's content: identifies this analysis in audits
     recapture: dict[int, Recapture] = field(default_factory=dict)  # by Pair.index, when re-captured

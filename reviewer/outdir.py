@@ -10,9 +10,42 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from reviewer.errors import ReportError
+from reviewer.errors import ReportError, UsageError
 
 LOCK_NAME = ".reviewer.lock"
+# What a reviewer output folder holds: a folder with any of these is a previous run's.
+OWN_MARKERS = ("review.json", LOCK_NAME, ".reviewer-cache")
+
+
+def out_dir_problem(out_dir: Path, report_root: Path, *, force: bool = False,
+                    inside_report: bool = False) -> str | None:
+    """Why writing the analysis into `out_dir` could damage something, or None.
+
+    Inside the report folder the outputs would mix with BackstopJS's evidence (`reviewer ci`
+    writes SOURCE/reviewer on purpose: it is stored with the report as the job's artifacts).
+    A non-empty folder that no reviewer run wrote is someone's files: images/ and index.html
+    would be overwritten among them."""
+    out, root = out_dir.resolve(), report_root.resolve()
+    if not inside_report and (out == root or out.is_relative_to(root)):
+        return (f"--out {out_dir} is inside the report's folder {report_root}; the outputs would mix with "
+                "BackstopJS's files. Choose a folder outside it, e.g. reports/<name>")
+    if force or not out.is_dir():
+        return None
+    try:
+        entries = [p.name for p in out.iterdir()]
+    except OSError:
+        return None  # output_lock says what is wrong with the folder
+    if entries and not any(name in OWN_MARKERS for name in entries):
+        shown = ", ".join(sorted(entries)[:5]) + (" …" if len(entries) > 5 else "")
+        return (f"--out {out_dir} already holds files that reviewer did not write ({shown}); choose an empty "
+                "or new folder, or pass --force to write among them")
+    return None
+
+
+def check_out_dir(out_dir: Path, report_root: Path, *, force: bool = False, inside_report: bool = False) -> None:
+    problem = out_dir_problem(out_dir, report_root, force=force, inside_report=inside_report)
+    if problem:
+        raise UsageError(problem)
 
 
 @contextlib.contextmanager

@@ -25,10 +25,16 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from reviewer.errors import ReviewerError, UsageError
+
+if TYPE_CHECKING:  # the imaging stack and the CircleCI client load only when a command needs them
+    from reviewer.actions import ActionResult, CommitLookup
+    from reviewer.circleci import CircleCIClient
+    from reviewer.config import Settings
+    from reviewer.model import Review
 
 ENDPOINT = "/api/action"
 SECRET_HEADER = "X-Reviewer-Session"
@@ -100,6 +106,14 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return "reviewer"
 
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # The page loads hundreds of images: logging every GET buries what matters (actions,
+        # refusals, errors). Successful reads stay quiet.
+        status = int(code) if isinstance(code, int) or str(code).isdigit() else 0
+        if self.command in ("GET", "HEAD") and 0 < status < 400:
+            return
+        super().log_request(code, size)
+
     def log_message(self, format: str, *args: Any) -> None:
         if self.cfg.log:
             self.cfg.log(f"{self.address_string()} {format % args}")
@@ -124,6 +138,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(data).encode(), "application/json; charset=utf-8")
 
     def _refuse(self, status: int, why: str) -> None:
+        if self.command == "POST":
+            # A refused POST's body may be unread; on a kept-alive connection it would be parsed
+            # as the next request. Close instead.
+            self.close_connection = True
+            self._send(status, json.dumps({"ok": False, "refused": True, "message": why}).encode(),
+                       "application/json; charset=utf-8", {"Connection": "close"})
+            return
         self._json(status, {"ok": False, "refused": True, "message": why})
 
     def _host_ok(self) -> bool:
@@ -299,7 +320,7 @@ def allowed_hosts(bind: str, extra: tuple[str, ...] = ()) -> frozenset[str]:
 
 # -- the actions, through reviewer.actions --------------------------------------------------------
 
-def result_dict(result: Any) -> dict[str, Any]:
+def result_dict(result: ActionResult) -> dict[str, Any]:
     """ActionResult -> what the page shows (never the token: messages are redacted by the caller)."""
     return {
         "ok": bool(result.ok), "action": result.action, "message": result.message, "refused": bool(result.refused),
@@ -309,9 +330,9 @@ def result_dict(result: Any) -> dict[str, Any]:
     }
 
 
-def circleci_handler(client: Any, project: str, tag: str, *, audit_log: Path, review: Any = None,
-                     settings: Any = None, work_dir: Path | None = None,
-                     commit_lookup: Callable[[Any], tuple[str | None, str]] | None = None) -> ActionHandler:
+def circleci_handler(client: CircleCIClient, project: str, tag: str, *, audit_log: Path, review: Review | None = None,
+                     settings: Settings | None = None, work_dir: Path | None = None,
+                     commit_lookup: CommitLookup | None = None) -> ActionHandler:
     """Approve / Hold / Reject of release `tag`, exactly as the CLI commands do them."""
     from reviewer import actions
 
@@ -324,7 +345,7 @@ def circleci_handler(client: Any, project: str, tag: str, *, audit_log: Path, re
             if not reason:
                 raise UsageError(f"{action} needs a reason: say why the release is held")
             result = actions.hold(client, project, tag, reason=reason, reject=action == "reject",
-                                  audit_log=audit_log, digest=getattr(review, "digest", None) or None)
+                                  audit_log=audit_log, digest=review.digest if review is not None else None)
         return result_dict(result)
 
     return handle
@@ -336,15 +357,14 @@ NO_RELEASE = ("No CircleCI release to act on: this page shows a local report. Ru
               "(or add --project and --tag) to approve, hold or reject a release from here.")
 
 
-def _page_data(review: Any) -> dict[str, Any]:
-    from reviewer.render.jsonout import analysis_digest, review_dict
+def _page_data(review: Review) -> dict[str, Any]:
+    from reviewer.render.jsonout import review_document
 
-    data = review_dict(review)
-    data["digest"] = review.digest or analysis_digest(data)
+    data = review_document(review)
     return data
 
 
-def local_review(target: Path, out: Path | None, settings: Any) -> tuple[Any, dict[str, Any], Path]:
+def local_review(target: Path, out: Path | None, settings: Settings) -> tuple[Review | None, dict[str, Any], Path]:
     """(Review or None, review.json data, output folder) for a local report, zip or output folder.
     An output folder of `reviewer analyze` (review.json + images/) is served as it is."""
     from reviewer.analyze import run
@@ -361,36 +381,23 @@ def local_review(target: Path, out: Path | None, settings: Any) -> tuple[Any, di
     return review, _page_data(review), out_dir
 
 
-def fetch_release_review(client: Any, project: str, tag: str, out: Path | None, settings: Any,
-                         say: Callable[[str], None] | None = None) -> tuple[Any, Path]:
-    """Fetch the release's visualtests-compare report from CircleCI (as `reviewer fetch` does) and
-    analyse it. The analysis is then the one `approve` accepts: its fetch manifest proves it."""
-    from reviewer.actions import default_work_dir
-    from reviewer.analyze import run
+def fetch_release_review(client: CircleCIClient, project: str, tag: str, out: Path | None, settings: Settings,
+                         say: Callable[[str], None] | None = None) -> tuple[Review, Path]:
+    """Fetch, verify and analyse the release's compare report, the one way `review` and
+    `approve` do it (reviewer.release_review): the buttons then act on this very analysis."""
     from reviewer.circleci import project_slug
-    from reviewer.release import COMPARE_JOB, find_release
-    from reviewer.sources.circleci_fetch import FetchError, JobRef, fetch_report
+    from reviewer.release import find_release
+    from reviewer.release_review import Progress, review_release
 
-    slug = project_slug(project)
-    release = find_release(client, slug, tag=tag)
-    job = release.job(COMPARE_JOB)
-    if job is None or job.job_number is None:
-        raise FetchError(f"{release.label()} has no {COMPARE_JOB} job with artifacts")
-    if not job.finished:
-        raise FetchError(f"{COMPARE_JOB} is {job.status}: its artifacts are stored when it ends; try again then")
-    base = out or default_work_dir(slug, release.tag or tag, job.job_number)
-    if say:
-        say(f"fetching the report of {COMPARE_JOB} (job {job.job_number}) into {base / 'report'}")
-    result = fetch_report(client, JobRef(slug, job.job_number, release.workflow.id, release.tag), base / "report")
-    if not result.downloads_ok:
-        raise FetchError("the download is incomplete: " + "; ".join(result.problems()[:3]) + " (run again to resume)")
-    return run(result.out, base / "review", settings)
+    release = find_release(client, project_slug(project), tag=tag)
+    rr = review_release(client, release, settings, work_dir=out, progress=Progress(say=say))
+    return rr.review, rr.out_dir
 
 
-def make_server(target: str, *, settings: Any, tag: str | None = None, project: str | None = None,
+def make_server(target: str, *, settings: Settings, tag: str | None = None, project: str | None = None,
                 out: Path | None = None, host: str = "127.0.0.1", port: int = 0, allow_host: tuple[str, ...] = (),
-                audit_log: Path, client: Any = None, api_url: str | None = None,
-                commit_lookup: Callable[[Any], tuple[str | None, str]] | None = None,
+                audit_log: Path, client: CircleCIClient | None = None, api_url: str | None = None,
+                commit_lookup: CommitLookup | None = None,
                 log: Callable[[str], None] | None = None, say: Callable[[str], None] | None = None) -> ReviewServer:
     """Everything `reviewer serve` does before serving: find or fetch the report, analyse it,
     wire the buttons (or disable them), render the page with the session secret, bind.
@@ -409,7 +416,8 @@ def make_server(target: str, *, settings: Any, tag: str | None = None, project: 
             raise UsageError("give the project once: `reviewer serve PROJECT --tag TAG`")
         act_project = target
     else:
-        raise UsageError(f"{target} is not a local report; to review a CircleCI release pass --tag TAG")
+        raise UsageError(f"{target} does not exist: pass a report folder, a .zip or a `reviewer analyze` output "
+                         f"folder; or, to review a CircleCI release, a project with --tag TAG")
     secret = new_secret()
     handler: ActionHandler | None = None
     owned = None

@@ -158,7 +158,7 @@ def large_review(n: int, out: Path, seed: int = 4) -> Review:
     from reviewer.analyze import build_review
 
     report = Report(id="big", root=out, source_file=out / "config.js", pairs=tuple(p for p, _ in items))
-    return build_review(report, items, Settings(), assets)
+    return build_review(report, [(p, a, assets.get(p.index, PairAssets())) for p, a in items], Settings())
 
 
 def write_page(review: Review, out: Path) -> Path:

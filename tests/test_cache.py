@@ -16,6 +16,7 @@ from reviewer import cache
 from reviewer.analyze import run
 from reviewer.config import IgnoreRegion, Settings
 from reviewer.model import Box, PairAnalysis, Region, RegionKind, Verdict
+from reviewer.render.jsonout import analysis_dict, analysis_from_dict
 
 ONE = Settings(workers=1)  # in this process, so the tests can see what is recomputed
 
@@ -187,7 +188,7 @@ def test_analyses_round_trip_through_json() -> None:
     )
     a = PairAnalysis(Verdict.CHANGED, "2 changed region(s)", regions, (10, 50), (10, 11), 417,
                      {"drift": 3, "invisible": 1, "removed": 2}, 0.1234, seconds=1.5)
-    back = cache.analysis_from_dict(json.loads(json.dumps(cache.analysis_to_dict(a))))
+    back = analysis_from_dict(json.loads(json.dumps(analysis_dict(a))))
     assert back == PairAnalysis(**{**a.__dict__, "seconds": 0.0})
     assert list(back.noise_pixels) == ["drift", "invisible", "removed"]
 
@@ -203,3 +204,16 @@ def test_the_key_covers_what_decides_a_result() -> None:
                   cache.pair_key("a" * 64, "b" * 64, s, (Box(0, 0, 1, 1),), True),
                   cache.pair_key("a" * 64, "b" * 64, s, (), False)):
         assert other != base
+
+
+def test_the_code_version_covers_every_module_of_the_package(tmp_path: Path) -> None:
+    """A module nobody listed (here: a new one in a copy of the package) changes the key."""
+    import shutil
+
+    base = Path(cache.__file__).resolve().parent
+    copy = tmp_path / "reviewer"
+    shutil.copytree(base, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    listed = {p.relative_to(copy).as_posix() for p in cache._code_files(copy)}
+    assert {"analyze.py", "imaging/judge.py", "imaging/drift_bounds.npz", "rank.py", "cli/output.py"} <= listed
+    (copy / "imaging" / "new_stage.py").write_text("THRESHOLD = 1\n")
+    assert "imaging/new_stage.py" in {p.relative_to(copy).as_posix() for p in cache._code_files(copy)}

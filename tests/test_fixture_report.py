@@ -122,7 +122,7 @@ def test_region_crops_are_previews_of_the_region(fixture_review):
     preview size, reduced by a whole factor when it does not."""
     from PIL import Image
 
-    from reviewer.analyze import CROP_PAD, CROP_PREVIEW_H, CROP_PREVIEW_W, preview_factor
+    from reviewer.assets import CROP_PAD, CROP_PREVIEW_H, CROP_PREVIEW_W, preview_factor
     from reviewer.imaging.regions import pad_box
     from reviewer.model import Box
 

@@ -294,23 +294,23 @@ def test_streamed_noise_regions_break_class_ties_like_counter(seed: int) -> None
 
 
 def test_the_memory_budget_follows_the_largest_pair(monkeypatch: pytest.MonkeyPatch) -> None:
-    import reviewer.analyze as an
+    import reviewer.scheduler as sched
 
     base = 80 * 1024**2
-    monkeypatch.setattr(an, "_process_baseline", lambda: base)
-    margin = 1 - an.MEMORY_MARGIN
+    monkeypatch.setattr(sched, "process_baseline", lambda: base)
+    margin = 1 - sched.MEMORY_MARGIN
     for big in (11_400_000, 30_000_000):
-        assert an._memory_budget(big, 2) == int(40 * big * margin) - 3 * base
+        assert sched._memory_budget(big, 2) == int(40 * big * margin) - 3 * base
     # just too small for the largest pair beside the processes: it runs alone, nothing beside it
     tight = 8_000_000
-    assert int(40 * tight * margin) - 3 * base < an._estimate_pixels(tight)
-    assert an._memory_budget(tight, 2) == an._estimate_pixels(tight)
+    assert int(40 * tight * margin) - 3 * base < sched._estimate_pixels(tight)
+    assert sched._memory_budget(tight, 2) == sched._estimate_pixels(tight)
     # a report of small pages: the target cannot mean anything; pairs share a fixed amount
-    assert an._memory_budget(1_000_000, 2) == an.SMALL_REPORT_BUDGET
+    assert sched._memory_budget(1_000_000, 2) == sched.SMALL_REPORT_BUDGET
     # workers measured smaller than this process: the budget counts what they hold
     held = 60 * 1024**2
-    assert an._memory_budget(11_400_000, 2, base, [held]) == int(40 * 11_400_000 * margin) - 2 * base - held
-    assert an._memory_budget(11_400_000, 2, base, [held, held]) == int(40 * 11_400_000 * margin) - base - 2 * held
+    assert sched._memory_budget(11_400_000, 2, base, [held]) == int(40 * 11_400_000 * margin) - 2 * base - held
+    assert sched._memory_budget(11_400_000, 2, base, [held, held]) == int(40 * 11_400_000 * margin) - base - 2 * held
 
 
 def test_workers_report_what_they_hold_and_the_run_uses_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -319,16 +319,17 @@ def test_workers_report_what_they_hold_and_the_run_uses_it(monkeypatch: pytest.M
     from conftest import FIXTURE
 
     import reviewer.analyze as an
+    import reviewer.scheduler as sched
     from reviewer.sources.local import load_report
 
     calls: list[tuple[int, ...]] = []
-    real = an._memory_budget
+    real = sched._memory_budget
 
     def spy(largest: int, workers: int, parent: int | None = None, held: Sequence[int] = ()) -> int:
         calls.append(tuple(held))
         return real(largest, workers, parent, held)
 
-    monkeypatch.setattr(an, "_memory_budget", spy)
+    monkeypatch.setattr(sched, "_memory_budget", spy)
     an.analyze_report(load_report(FIXTURE), Settings(workers=2))
     assert calls[0] == () and len(calls) > 1
     assert all(1 <= len(held) <= 2 and all(10 * 2**20 < rss < 2**31 for rss in held) for held in calls[1:])
@@ -339,13 +340,14 @@ def test_a_tight_memory_budget_still_analyses_every_pair_the_same(monkeypatch: p
     from conftest import FIXTURE
 
     import reviewer.analyze as an
+    import reviewer.scheduler as sched
     from reviewer.sources.local import load_report
 
     report = load_report(FIXTURE)
-    want, _ = an.analyze_report(report, Settings(workers=1))
-    monkeypatch.setattr(an, "_memory_budget", lambda *args: 1)
-    got, _ = an.analyze_report(report, Settings(workers=2))
-    assert [(p.file, a.verdict, a.regions) for p, a in got] == [(p.file, a.verdict, a.regions) for p, a in want]
+    want = an.analyze_report(report, Settings(workers=1))
+    monkeypatch.setattr(sched, "_memory_budget", lambda *args: 1)
+    got = an.analyze_report(report, Settings(workers=2))
+    assert [(p.file, a.verdict, a.regions) for p, a, _ in got] == [(p.file, a.verdict, a.regions) for p, a, _ in want]
 
 
 def test_gather_reads_what_fancy_indexing_reads():

@@ -30,7 +30,7 @@ def check_golden(name: str, text: str) -> None:
 
 
 def test_markdown_golden():
-    check_golden("summary.md", render_markdown(sample_review(), page_link="index.html"))
+    check_golden("summary.md", render_markdown(sample_review(), page_url="https://output.circle-artifacts.com/output/job/abc/artifacts/0/app/backstop_data/reviewer/index.html"))
 
 
 def test_junit_golden_and_valid():

@@ -275,7 +275,7 @@ def hostile_review(out: Path) -> Review:
                     warnings=("<marquee>warning</marquee>",))
     assets = {0: PairAssets("images/p0000/reference.png", "images/p0000/test.png"),
               1: PairAssets("javascript:alert(1)", "../../../../etc/passwd.png")}
-    return build_review(report, items, Settings(), assets)
+    return build_review(report, [(p, a, assets.get(p.index, PairAssets())) for p, a in items], Settings())
 
 
 def test_report_text_with_html_and_script_is_shown_as_text_and_runs_nothing(chromium, tmp_path):

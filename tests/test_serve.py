@@ -265,3 +265,21 @@ def test_the_serve_command_serves_until_interrupted(fixture_review):
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=10)
     assert code == 0
+
+
+def test_the_log_shows_actions_and_refusals_not_every_image(fixture_review):
+    out = fixture_review[1] if isinstance(fixture_review, tuple) else fixture_review
+    lines: list[str] = []
+    server = make_server(str(out), settings=Settings(), audit_log=out / "audit.jsonl", log=lines.append).start()
+    try:
+        images = sorted((out / "images").rglob("*.png"))[:5]
+        for img in images:
+            assert get(server, "/images/" + img.relative_to(out / "images").as_posix())[0] == 200
+        assert get(server, "/")[0] == 200
+        assert lines == []
+        assert get(server, "/images/no-such.png")[0] == 404
+        status, _ = post(server, {"action": "approve"})  # no session secret: refused
+        assert status == 403
+    finally:
+        server.close()
+    assert len(lines) == 2 and " 404 " in lines[0] and " 403 " in lines[1], lines

@@ -10,21 +10,35 @@ from __future__ import annotations
 
 import sys
 import webbrowser
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from reviewer.cli.output import (
+    EXIT_FAILED,
+    EXIT_HOLD,
+    EXIT_OK,
+    finish,
+    note,
+    out,
+    print_audit,
+    print_checks,
+    print_review,
+    progress_bar,
+    say,
+)
 from reviewer.errors import UsageError
 from reviewer.redact import redact
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HOLD = 0, 1, 2, 3
+if TYPE_CHECKING:
+    from reviewer.capture import Outcome
+    from reviewer.circleci import CircleCIClient
+    from reviewer.release import Release
+    from reviewer.sources.circleci_fetch import FetchResult
 
 ProjectArg = Annotated[str, typer.Argument(
     metavar="PROJECT", show_default=False,
@@ -39,19 +53,7 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confir
 AuditOpt = Annotated[Path, typer.Option("--audit-log", help="JSON-lines audit log to append to")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="reviewer.toml or pyproject.toml with settings")]
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def say(text: str, style: str | None = None) -> None:
-    _out.print(escape(redact(text)), style=style)
-
-
-def note(text: str) -> None:
-    _err.print(escape(redact(text)), style="dim")
-
-
-def _client(api_url: str | None) -> Any:
+def _client(api_url: str | None) -> CircleCIClient:
     from reviewer.circleci import client_from_env
 
     return client_from_env(api_url)
@@ -67,44 +69,8 @@ def _confirm(yes: bool) -> Callable[[str], bool] | None:
     return lambda question: typer.confirm(redact(question), default=False)
 
 
-@contextmanager
-def _progress(label: str, with_bytes: bool = False) -> Iterator[Callable[[int, int, int], None]]:
-    cols: list[Any] = [TextColumn(label), BarColumn(), MofNCompleteColumn()]
-    if with_bytes:
-        cols.append(DownloadColumn())
-    cols.append(TimeElapsedColumn())
-    with Progress(*cols, console=_err, transient=True, disable=not _err.is_terminal) as bar:
-        task = bar.add_task(label, total=None)
-
-        def update(done: int, total: int, nbytes: int = 0) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
-def _print_checks(checks: Any) -> None:
-    for c in checks:
-        mark = "[green]✓[/]" if c.ok else ("[yellow]![/]" if c.forceable else "[red]✗[/]")
-        _out.print(f"  {mark} {escape(c.name)}: {escape(redact(c.detail))}")
-
-
-def _print_audit(entry: dict[str, Any] | None) -> None:
-    if entry:
-        import json
-
-        _out.print("audit: " + escape(redact(json.dumps(entry, ensure_ascii=False))))
-
-
-def _finish(result: Any) -> None:
-    style = "bold green" if result.ok else "bold red"
-    say(result.message, style)
-    _print_audit(result.audit)
-    if result.link:
-        say(f"pipeline: {result.link}")
-    raise typer.Exit(EXIT_OK if result.ok else EXIT_HOLD if result.refused else EXIT_FAILED)
-
-
-def _release(client: Any, project: str, tag: str | None, pipeline: int | None, workflow: str | None) -> Any:
+def _release(client: CircleCIClient, project: str, tag: str | None, pipeline: int | None,
+             workflow: str | None) -> Release:
     from reviewer.circleci import project_slug
     from reviewer.release import find_release
 
@@ -113,26 +79,10 @@ def _release(client: Any, project: str, tag: str | None, pipeline: int | None, w
     return find_release(client, project_slug(project), tag=tag, pipeline_number=pipeline, workflow_id=workflow)
 
 
-def _do_fetch(client: Any, release: Any, out: Path | None) -> Any:
-    from reviewer.actions import default_work_dir
-    from reviewer.release import COMPARE_JOB
-    from reviewer.sources.circleci_fetch import FetchError, JobRef, fetch_report
-
-    job = release.job(COMPARE_JOB)
-    if job is None or job.job_number is None:
-        raise FetchError(f"{release.label()} has no {COMPARE_JOB} job with artifacts")
-    if not job.finished:
-        raise FetchError(f"{COMPARE_JOB} is {job.status}: its artifacts are stored when it ends; try again then")
-    ref = JobRef(release.project_slug, job.job_number, release.workflow.id, release.tag)
-    target = out or default_work_dir(release.project_slug, release.tag or f"pipeline-{release.pipeline.number}",
-                                     job.job_number) / "report"
-    note(f"fetching the report of {COMPARE_JOB} (job {job.job_number}, {job.status}) into {target}")
-    with _progress("downloading", with_bytes=True) as update:
-        result = fetch_report(client, ref, target, progress=update)
+def _print_fetch(result: FetchResult) -> None:
     say(f"{result.downloaded} file(s) downloaded ({result.bytes / 1e6:.1f} MB), {result.skipped} already complete")
     for problem in result.problems():
         say(f"  - {problem}", "red")
-    return result
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -150,9 +100,15 @@ def fetch(project: ProjectArg, tag: TagOpt = None, pipeline: PipelineOpt = None,
 
     Example: reviewer fetch planet4-africa --tag v1.234.0 --out reports/africa
     """
+    from reviewer.release_review import Progress, compare_job, fetch_release, work_dir_for
+
     with _client(api_url) as client:
         release = _release(client, project, tag, pipeline, workflow)
-        result = _do_fetch(client, release, out)
+        job = compare_job(release)
+        with progress_bar("downloading", with_bytes=True) as update:
+            result = fetch_release(client, job, out or work_dir_for(release, job) / "report",
+                                   Progress(say=note, download=update))
+    _print_fetch(result)
     if not result.complete:
         say("incomplete: run the same command again to resume", "bold red")
         raise typer.Exit(EXIT_FAILED)
@@ -171,28 +127,25 @@ def review(project: ProjectArg, tag: TagOpt = None, pipeline: PipelineOpt = None
 
     Example: reviewer review planet4-africa --tag v1.234.0 --open
     """
-    from reviewer.analyze import run
-    from reviewer.cli.analyze_cmd import print_review
     from reviewer.config import load_settings
+    from reviewer.release_review import Progress, review_release
 
     settings, _origin = load_settings(config)
-    with _client(api_url) as client:
+    with _client(api_url) as client, progress_bar("downloading", with_bytes=True) as download, \
+            progress_bar("analysing") as analysis:
         release = _release(client, project, tag, pipeline, workflow)
-        result = _do_fetch(client, release, out / "report" if out else None)
-    if not result.downloads_ok:
-        say("the download is incomplete: run the same command again to resume", "bold red")
-        raise typer.Exit(EXIT_FAILED)
-    if result.missing:
-        say("analysing anyway: pairs with missing images count as errors, so the decision holds", "yellow")
-    with _progress("analysing") as update:
-        rv, out_dir = run(result.out, result.out.parent / "review", settings,
-                          lambda d, t: update(d, t, 0))
-    print_review(rv, out_dir, _out)
+        rr = review_release(client, release, settings, work_dir=out,
+                            progress=Progress(say=note, download=download,
+                                              analysis=lambda d, t: analysis(d, t, 0)))
+    _print_fetch(rr.fetch)
+    if rr.incomplete:
+        say(f"{rr.incomplete}: those pairs count as errors, so the decision holds", "yellow")
+    print_review(rr.review, rr.out_dir)
     if open_page:
-        webbrowser.open((out_dir / "index.html").resolve().as_uri())
-    if rv.decision.action == "approve":
+        webbrowser.open((rr.out_dir / "index.html").resolve().as_uri())
+    if rr.review.decision.action == "approve":
         say(f"to approve: reviewer approve {project} --tag {release.tag}")
-    raise typer.Exit(EXIT_OK if rv.decision.action == "approve" else EXIT_HOLD)
+    raise typer.Exit(EXIT_OK if rr.review.decision.action == "approve" else EXIT_HOLD)
 
 
 def status(project: ProjectArg, tag: TagOpt = None, pipeline: PipelineOpt = None, workflow: WorkflowOpt = None,
@@ -250,10 +203,10 @@ def status(project: ProjectArg, tag: TagOpt = None, pipeline: PipelineOpt = None
             table.add_row(escape(tr.tag), str(found.pipeline.number), found.pipeline.created_at[:16],
                           found.workflow.status, hp.status if hp else "-",
                           ", ".join(j.name for j in found.approvals_waiting))
-        _out.print(table)
+        out.print(table)
 
 
-def _print_release(rel: Any, link: str) -> None:
+def _print_release(rel: Release, link: str) -> None:
     p = rel.pipeline
     say(f"{rel.project_slug} {p.tag or p.branch or ''}: pipeline {p.number} ({p.state}, {p.created_at}) {link}")
     if p.commit_subject is not None:
@@ -266,7 +219,7 @@ def _print_release(rel: Any, link: str) -> None:
         style = {"success": "green", "failed": "red", "on_hold": "yellow", "running": "cyan"}.get(j.status, "")
         table.add_row(escape(j.name), j.type, f"[{style}]{j.status}[/]" if style else j.status,
                       str(j.job_number or ""))
-    _out.print(table)
+    out.print(table)
     waiting = [j.name for j in rel.approvals_waiting]
     say("approvals waiting: " + (", ".join(waiting) if waiting else "none"))
 
@@ -292,34 +245,18 @@ def approve(project: ProjectArg, tag: TagReq, force: Annotated[bool, typer.Optio
     """
     from reviewer.actions import approve as do_approve
     from reviewer.config import load_settings
+    from reviewer.github import commit_lookup
 
     settings, _origin = load_settings(config)
     with _client(api_url) as client:
         result = do_approve(client, project, tag, force=force, reason=reason, audit_log=audit_log,
                             confirm=_confirm(yes), settings=settings, work_dir=out,
-                            commit_lookup=github_commit_lookup, pipeline_number=pipeline, workflow_id=workflow,
+                            commit_lookup=commit_lookup, pipeline_number=pipeline, workflow_id=workflow,
                             progress=note)
-    _print_checks(result.checks)
+    print_checks(result.checks)
     if result.review_dir:
         say(f"review page: {result.review_dir / 'index.html'}")
-    _finish(result)
-
-
-def github_commit_lookup(release: Any) -> tuple[str | None, str]:
-    """When CircleCI does not give the commit message: read it from GitHub (public repos need no token).
-
-    A `commit_lookup` for reviewer.actions.approve (also used by `reviewer serve`)."""
-    from reviewer.github import github_from_env
-
-    vcs, org, repo = release.project_slug.split("/")
-    sha = release.pipeline.revision
-    if vcs != "gh" or not sha:
-        return None, "no GitHub commit to read it from"
-    gh = github_from_env(require_token=False)
-    try:
-        return gh.commit_message(org, repo, sha), f"from GitHub ({sha[:12]})"
-    finally:
-        gh.close()
+    finish(result)
 
 
 def hold(project: ProjectArg, tag: TagReq,
@@ -339,7 +276,7 @@ def hold(project: ProjectArg, tag: TagReq,
     with _client(api_url) as client:
         result = do_hold(client, project, tag, reason=reason, reject=reject, audit_log=audit_log,
                          confirm=_confirm(yes), pipeline_number=pipeline, workflow_id=workflow)
-    _finish(result)
+    finish(result)
 
 
 def rollback(project: ProjectArg,
@@ -360,10 +297,11 @@ def rollback(project: ProjectArg,
 
     with _client(api_url) as client:
         result = do_rollback(client, project, to=to, audit_log=audit_log, reason=reason, confirm=_confirm(yes))
-    _finish(result)
+    finish(result)
 
 
-def ci(source: Annotated[Path, typer.Argument(help="the BackstopJS report folder")] = Path("/app/backstop_data"),
+def ci(source: Annotated[Path, typer.Argument(metavar="SOURCE", help="the BackstopJS report folder")]
+       = Path("/app/backstop_data"),
        out: Annotated[Path | None, typer.Option("--out", "-o", help="output folder [default: SOURCE/reviewer, "
                                                 "stored with the report as artifacts]")] = None,
        comment: Annotated[str | None, typer.Option("--comment", help="also post the summary as a comment on the "
@@ -400,7 +338,6 @@ def ci(source: Annotated[Path, typer.Argument(help="the BackstopJS report folder
     """
     from reviewer.ci import CIEnv, run_ci
     from reviewer.circleci import TokenMissing, client_from_env
-    from reviewer.cli.analyze_cmd import print_review
     from reviewer.config import load_settings
 
     if comment not in (None, "github"):
@@ -425,7 +362,7 @@ def ci(source: Annotated[Path, typer.Argument(help="the BackstopJS report folder
     if recapture:
         from reviewer.ci import Recapture
 
-        def progress(o: Any) -> None:
+        def progress(o: Outcome) -> None:
             note(f"re-capture: {o.label} [{o.viewport}]: {o.status}: {o.message}")
 
         again = Recapture(max(2, recapture), tuple(backstop_config or ()), browser, parallel, progress=progress)
@@ -438,10 +375,10 @@ def ci(source: Annotated[Path, typer.Argument(help="the BackstopJS report folder
             client.close()
         if github is not None:
             github.close()
-    print_review(outcome.review, outcome.out_dir, _out)
-    _print_checks(outcome.checks)
+    print_review(outcome.review, outcome.out_dir)
+    print_checks(outcome.checks)
     say(outcome.approval, "bold green" if outcome.exit_code == EXIT_OK else "bold red")
-    _print_audit(outcome.audit)
+    print_audit(outcome.audit)
     say(f"summary: {outcome.out_dir / 'summary.md'}")
     if outcome.comment_url:
         say(f"GitHub comment: {outcome.comment_url}")
@@ -455,8 +392,3 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "fetch": fetch, "review": review, "status": status, "approve": approve, "hold": hold,
     "rollback": rollback, "ci": ci,
 }
-
-
-def register(app: typer.Typer) -> None:
-    for name, fn in COMMANDS.items():
-        app.command(name)(fn)

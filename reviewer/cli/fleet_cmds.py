@@ -19,20 +19,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
-from reviewer.cli.circleci_cmds import (
-    EXIT_FAILED,
-    EXIT_HOLD,
-    EXIT_OK,
-    ApiUrlOpt,
-    AuditOpt,
-    ConfigOpt,
-    _err,
-    _out,
-    github_commit_lookup,
-    note,
-    say,
-)
+from reviewer.cli.output import EXIT_FAILED, EXIT_HOLD, EXIT_OK, note, say
+from reviewer.cli.output import err as _err
+from reviewer.cli.output import out as _out
 from reviewer.errors import UsageError
+from reviewer.github import commit_lookup as github_commit_lookup
 
 DEFAULT_OUT = Path("reports/fleet")
 STYLE = {"approve": "green", "hold": "red", "wait": "yellow", "error": "red", "none": "dim", "approved": "dim"}
@@ -53,6 +44,10 @@ app = typer.Typer(cls=_DefaultToReview, no_args_is_help=False, add_completion=Fa
                   "`reviewer fleet [NAMES]... [OPTIONS]` is short for `reviewer fleet review ...`.")
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="the fleet's folder: fleet.json, fleet.md, fleet.html")]
+ApiUrlOpt = Annotated[str | None, typer.Option("--api-url", envvar="CIRCLECI_API_URL",
+                                               help="CircleCI API v2 base URL [default: https://circleci.com/api/v2]")]
+AuditOpt = Annotated[Path, typer.Option("--audit-log", help="JSON-lines audit log to append to")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="reviewer.toml or pyproject.toml with settings")]
 
 
 def _client(api_url: str | None, limiter: Any) -> Any:

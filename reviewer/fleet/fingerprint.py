@@ -1,6 +1,6 @@
 """A perceptual fingerprint of one changed region: what it looked like before and after.
 
-The review's crops are the region padded by analyze.CROP_PAD pixels (clipped at the image's
+The review's crops are the region padded by assets.CROP_PAD pixels (clipped at the image's
 edges) and, when large, reduced by a whole factor. The padding shows whatever surrounds the
 region, which differs from site to site, so the region is cut back out of each crop first.
 Each side is then reduced to a THUMB x THUMB colour thumbnail: that forgets where the region
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from reviewer.analyze import CROP_PAD
+from reviewer.assets import CROP_PAD
 from reviewer.model import Box
 
 THUMB = 12
@@ -83,7 +83,7 @@ def cut_region(crop: np.ndarray, box: Box, origin: tuple[int, int], full: tuple[
 
 
 def crop_geometry(box: Box, image_size: tuple[int, int] | None, whole: bool) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(origin, full size) of the crop analyze wrote for `box` (see analyze._write_assets)."""
+    """(origin, full size) of the crop analyze wrote for `box` (see assets.py)."""
     if whole and image_size:
         return (0, 0), image_size
     w, h = image_size or (box.x2 + CROP_PAD, box.y2 + CROP_PAD)

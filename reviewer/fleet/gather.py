@@ -51,7 +51,7 @@ from reviewer.release import (
     find_release,
     release_from_pipeline,
 )
-from reviewer.render.jsonout import analysis_digest, review_dict
+from reviewer.render.jsonout import analysis_digest, review_document
 from reviewer.sources.circleci_fetch import REPORT_FILES, JobRef, fetch_report, png_check, safe_relpath, target_path
 
 if TYPE_CHECKING:
@@ -430,8 +430,7 @@ def _gather(client: CircleCIClient, name: str, slug: str, opts: FleetOptions) ->
         problem = report_check.detail if report_check is not None and not report_check.ok else None
         return SiteResult(replace(base, checks=plan.checks), release=rel, report_problem=problem, notes=tuple(notes))
     review_dir = plan.review_dir
-    data = review_dict(plan.review)
-    data["digest"] = plan.review.digest
+    data = review_document(plan.review)
     notes.append("analysed here: " + (why_not or "no review.json"))
 
     def copy_crop(rel_path: str) -> Path | None:

@@ -23,7 +23,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from reviewer.model import Review
-from reviewer.render.jsonout import analysis_digest, review_dict
+from reviewer.render.jsonout import review_document
 
 _env = Environment(
     loader=PackageLoader("reviewer", "render/templates"),
@@ -82,6 +82,5 @@ def render_html(review: Review, actions: dict[str, Any] | None = None) -> str:
     """`actions` (used by `reviewer serve`) adds Approve/Hold/Reject buttons to the page:
     {"endpoint": URL path, "secret": per-session secret, "enabled": bool, "why_disabled": text,
     "project": slug, "tag": tag, "describe": {action: text}}. Without it the page makes no request."""
-    data = review_dict(review)
-    data["digest"] = review.digest or analysis_digest(data)
+    data = review_document(review)
     return render_page(data, actions)

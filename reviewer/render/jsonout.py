@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from reviewer.backstop import verdict_text
-from reviewer.model import PairAssets, RankedPair, Recapture, Region, Review
+from reviewer.model import Box, PairAnalysis, PairAssets, RankedPair, Recapture, Region, RegionKind, Review, Verdict
 
 SCHEMA = 1
 
@@ -26,6 +26,53 @@ def region_dict(r: Region) -> dict[str, Any]:
     if r.ref_y is not None:
         d["ref_y"], d["ref_h"] = r.ref_y, r.ref_h
     return d
+
+
+def region_from_dict(d: dict[str, Any]) -> Region:
+    return Region(
+        box=Box(int(d["x"]), int(d["y"]), int(d["w"]), int(d["h"])),
+        kind=RegionKind(d["kind"]),
+        pixels=int(d["pixels"]),
+        contrast=float(d["contrast"]),
+        ssim=None if d["ssim"] is None else float(d["ssim"]),
+        significant=bool(d["significant"]),
+        visibility=None if d["visibility"] is None else float(d["visibility"]),
+        ref_y=None if d.get("ref_y") is None else int(d["ref_y"]),
+        ref_h=None if d.get("ref_h") is None else int(d["ref_h"]),
+        why=str(d["why"]),
+    )
+
+
+# One serialiser for a pair's analysis: review.json's pair entries carry exactly these fields,
+# and the result cache stores them (reviewer.cache), so the two can never disagree.
+def analysis_dict(a: PairAnalysis) -> dict[str, Any]:
+    return {
+        "verdict": a.verdict.value,
+        "reason": a.reason,
+        "regions": [region_dict(r) for r in a.regions],
+        "changed_pixels": a.changed_pixels,
+        "noise_pixels": a.noise_pixels,
+        "ssim": a.ssim,
+        "reference_size": list(a.ref_size) if a.ref_size else None,
+        "test_size": list(a.test_size) if a.test_size else None,
+    }
+
+
+def analysis_from_dict(d: dict[str, Any]) -> PairAnalysis:
+    return PairAnalysis(
+        verdict=Verdict(d["verdict"]),
+        reason=str(d["reason"]),
+        regions=tuple(region_from_dict(r) for r in d["regions"]),
+        ref_size=_size(d["reference_size"]),
+        test_size=_size(d["test_size"]),
+        changed_pixels=int(d["changed_pixels"]),
+        noise_pixels={str(k): int(v) for k, v in d["noise_pixels"].items()},
+        ssim=None if d["ssim"] is None else float(d["ssim"]),
+    )
+
+
+def _size(v: Any) -> tuple[int, int] | None:
+    return None if v is None else (int(v[0]), int(v[1]))
 
 
 def assets_dict(a: PairAssets | None) -> dict[str, Any]:
@@ -48,17 +95,10 @@ def pair_dict(rp: RankedPair, review: Review) -> dict[str, Any]:
         "viewport": p.viewport,
         "selector": p.selector,
         "url": p.url,
-        "verdict": a.verdict.value,
-        "reason": a.reason,
         "score": rp.score,
         "rank": rp.rank,
         "score_terms": [{"name": t.name, "value": t.value, "why": t.why} for t in rp.terms],
-        "regions": [region_dict(r) for r in a.regions],
-        "changed_pixels": a.changed_pixels,
-        "noise_pixels": a.noise_pixels,
-        "ssim": a.ssim,
-        "reference_size": list(a.ref_size) if a.ref_size else None,
-        "test_size": list(a.test_size) if a.test_size else None,
+        **analysis_dict(a),
         "seconds": round(a.seconds, 4),
         "backstop": {
             "status": p.backstop_status,
@@ -67,7 +107,7 @@ def pair_dict(rp: RankedPair, review: Review) -> dict[str, Any]:
             "error": p.backstop_error,
             "why": verdict_text(p),
         },
-        "images": assets_dict(review.assets.get(p.index)),
+        "images": assets_dict(rp.assets),
     }
     rc = review.recapture.get(p.index)
     if rc is not None:  # only after a re-capture: what it did to this pair
@@ -97,7 +137,16 @@ def analysis_digest(data: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
-def render_json(review: Review) -> str:
+def review_document(review: Review) -> dict[str, Any]:
+    """review.json's content, with its digest (the review's own when it has one)."""
     data = review_dict(review)
-    data["digest"] = analysis_digest(data)
+    data["digest"] = review.digest or analysis_digest(data)
+    return data
+
+
+def json_text(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_json(review: Review) -> str:
+    return json_text(review_document(review))

@@ -195,6 +195,8 @@ class _Manifest:
         if result is not None:
             data["report_file"] = result.report_file
             data["problems"] = result.problems()
+            # Every file the job stored arrived intact; only files it never stored are missing.
+            data["downloads_ok"] = result.downloads_ok
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.part")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
         os.replace(tmp, self.path)
@@ -389,16 +391,18 @@ class _Run:
         return result
 
 
-def verify_fetched(folder: Path, job: JobRef) -> str | None:
+def verify_fetched(folder: Path, job: JobRef, *, allow_missing: bool = False) -> str | None:
     """None when `folder` (a fetched report or anything inside it) is a complete fetch of `job`,
-    else why not. Every recorded file is re-hashed: nothing changed since the fetch."""
+    else why not. Every recorded file is re-hashed: nothing changed since the fetch.
+    `allow_missing`: also accept a fetch whose only gap is images the job never stored (a
+    review may show it, its error pairs hold; approval never accepts it)."""
     found = read_manifest(folder)
     if found is None:
         return f"{folder} was not fetched by reviewer from CircleCI (no {MANIFEST})"
     base, data = found
     if data.get("job") != job.key():
         return f"{base} holds the report of {data.get('job')}, not of {job.key()}"
-    if data.get("state") != "complete":
+    if data.get("state") != "complete" and not (allow_missing and data.get("downloads_ok") is True):
         problems = data.get("problems") or []
         return f"the report in {base} is incomplete" + (f": {problems[0]}" if problems else "")
     files = data.get("files")

@@ -7,14 +7,17 @@ CircleCI artifacts), the `html_report` folder itself, or a `.zip` of any of thes
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import re
 import stat
 import tempfile
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from reviewer.backstop import parse_config_js, parse_json_report, report_from_data
-from reviewer.errors import ReportError, SourceError
+from reviewer.errors import ReportError, SourceError, UsageError
 from reviewer.model import Report
 
 # A zip is refused before extraction when it would unpack to more than this, or holds more
@@ -35,6 +38,10 @@ def opened_source(source: Path, unpack_in: Path | None = None) -> Iterator[Path]
         raise SourceError(f"{source} does not exist; pass a backstop_data folder, an html_report folder or a .zip")
     if source.is_dir():
         yield source
+        return
+    if source.suffix.lower() in (".html", ".htm") and (source.parent / "config.js").is_file():
+        # html_report/index.html: the file people open today to see BackstopJS's report.
+        yield source.parent
         return
     if not zipfile.is_zipfile(source):
         raise SourceError(f"{source} is neither a folder nor a zip file; pass the BackstopJS report folder or a .zip")
@@ -137,9 +144,64 @@ def _report_files_in(base: Path) -> list[Path]:
     return [f for f in files if f.is_file()]
 
 
+@dataclass(frozen=True)
+class FoundReport:
+    """One BackstopJS report below a folder: its backstop_data folder and its data files, best first."""
+
+    root: Path
+    files: tuple[Path, ...]
+
+
+def report_root(path: Path) -> Path:
+    """The backstop_data folder a report data file belongs to."""
+    if path.name == "report.json" and path.parent.parent.name == "bitmaps_test":
+        return path.parent.parent.parent
+    return path.parent.parent
+
+
+def find_reports(folder: Path) -> list[FoundReport]:
+    """The distinct reports below `folder` (several files of one backstop_data are one report)."""
+    grouped: dict[Path, list[Path]] = {}
+    for path in find_report_files(folder):
+        grouped.setdefault(report_root(path), []).append(path)
+    return [FoundReport(root, tuple(files)) for root, files in grouped.items()]
+
+
+_RUN_FOLDER = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})$")
+
+
+def run_time(found: FoundReport) -> str:
+    """When BackstopJS ran: its newest bitmaps_test/<YYYYMMDD-HHMMSS> folder, else the data file's time."""
+    tests = found.root / "bitmaps_test"
+    with contextlib.suppress(OSError):
+        runs = sorted((m for p in tests.iterdir() if p.is_dir() and (m := _RUN_FOLDER.match(p.name))),
+                      key=lambda m: m.string)
+        if runs:
+            y, mo, d, h, mi, se = runs[-1].groups()
+            return f"{y}-{mo}-{d} {h}:{mi}:{se}"
+    with contextlib.suppress(OSError):
+        return dt.datetime.fromtimestamp(found.files[0].stat().st_mtime).strftime("%Y-%m-%d %H:%M:%S")
+    return "unknown time"
+
+
+def describe(found: FoundReport, folder: Path) -> str:
+    where = found.root.relative_to(folder) if found.root.is_relative_to(folder) else found.root
+    try:
+        report = read_report_file(found.files[0])
+        what = f"id {report.id}, {len(report.pairs)} tests"
+    except ReportError as exc:
+        what = f"unreadable: {exc}"
+    return f"{where}: {what}, run {run_time(found)}"
+
+
 def load_report(folder: Path) -> Report:
-    """Read the first report file that parses; say what was tried when none does."""
-    candidates = find_report_files(folder)
+    """Read the report in `folder`; refuse (exit 2) when there are several, listing them, so the
+    wrong one is never analysed silently. Say what was tried when none parses."""
+    reports = find_reports(folder)
+    if len(reports) > 1:
+        listing = "\n".join(f"  {describe(r, folder)}" for r in reports)
+        raise UsageError(f"{folder} holds {len(reports)} BackstopJS reports; pass the one to review:\n{listing}")
+    candidates = list(reports[0].files) if reports else []
     if not candidates:
         raise SourceError(
             f"no BackstopJS report found in {folder}: expected html_report/config.js, "
