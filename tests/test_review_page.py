@@ -329,3 +329,42 @@ def test_a_1000_pair_report_loads_only_what_is_on_screen(chromium, tmp_path):
     page.wait_for_timeout(250)
     assert page.eval_on_selector_all("#list .row", "els => els.filter(e => !e.hidden).length") == 1
     clean(page, w)
+
+
+def test_escape_clears_the_filter_and_an_active_filter_is_always_shown(chromium, page_file, fixture_review):
+    review, _ = fixture_review
+    page, w = opened(chromium, page_file)
+
+    def chip(v: str) -> str:
+        return str(page.text_content(f'.chip[data-verdict="{v}"] .n'))
+
+    assert page.is_hidden("#filter-state") and chip("changed") == "12"
+    page.keyboard.press("/")
+    page.keyboard.type("clock")
+    page.wait_for_timeout(250)
+    clock = [rp for rp in review.ranked if "clock" in rp.pair.label.lower()]
+    verdict = clock[0].analysis.verdict.value
+    # the chips count what the filter lets through, out of the report's total
+    assert chip(verdict) == f"{len(clock)}/{review.counts[verdict]}"
+    assert chip("unchanged") == f"0/{review.counts['unchanged']}"
+    assert page.is_visible("#filter-state")
+    state = page.text_content("#filter-state")
+    assert "“clock”" in state and f"{len(clock)} of 30" in state
+    # Esc empties the box and drops its filter: the whole list is back and nothing says "filtered"
+    page.keyboard.press("Escape")
+    page.wait_for_timeout(250)
+    assert page.evaluate("document.activeElement.id") != "f-text"
+    assert page.input_value("#f-text") == ""
+    assert page.is_hidden("#filter-state") and chip("changed") == "12"
+    counts = page.eval_on_selector_all("#list section.group h2 .cnt", "els => els.map(e => e.textContent)")
+    assert not any("of" in c for c in counts), counts
+    # a filter set without the text box (a viewport, a verdict chip) is shown too, and cleared by its button
+    page.select_option("#f-viewport", "phone")
+    page.click('.chip[data-verdict="noise"]')
+    state = page.text_content("#filter-state")
+    assert page.is_visible("#filter-state") and "phone" in state and "hiding noise" in state
+    assert chip("changed") == "6/12"
+    page.click("#filter-clear")
+    assert page.is_hidden("#filter-state") and page.input_value("#f-viewport") == ""
+    assert page.get_attribute('.chip[data-verdict="noise"]', "aria-pressed") == "true"
+    clean(page, w)

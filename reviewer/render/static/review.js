@@ -46,7 +46,7 @@
     open: { changed: true, error: true, noise: true, unchanged: false }, viewer: null
   };
   var groups = {}; // verdict -> {section, body, rows: {pairIndex: row}, built}
-  var ui = {};
+  var ui = { chipN: {} };
 
   // ---------------------------------------------------------------- helpers
   function readJSON(id) {
@@ -114,6 +114,7 @@
           b.setAttribute("aria-pressed", String(state.filters.verdicts[v]));
           applyFilters();
         } }, el("span", { class: "n " + v, text: (data.counts || {})[v] || 0 }), v);
+      ui.chipN[v] = b.firstChild;
       chips.appendChild(b);
     });
     var viewports = [];
@@ -129,9 +130,19 @@
         clearTimeout(timer);
         timer = setTimeout(function () { state.filters.text = search.value.trim().toLowerCase(); applyFilters(); }, 120);
       } });
+    // Always on screen while anything is filtered out, so a reviewer never believes a partial
+    // list is the whole report.
+    var shown = el("span", { id: "filter-state", class: "filtered", role: "status", hidden: true },
+      el("span", { id: "filter-text" }),
+      el("button", { class: "btn", type: "button", id: "filter-clear", title: "Show every pair again",
+        onclick: function () { clearFilters(); }, text: "clear ✕" }));
     var slot = document.getElementById("filters");
-    append(slot, [chips, vpSel, search]);
+    append(slot, [chips, vpSel, search, shown]);
     ui.search = search;
+    ui.vpSel = vpSel;
+    ui.chips = chips;
+    ui.filterState = shown;
+    ui.cancelSearch = function () { clearTimeout(timer); };
     var right = document.getElementById("top-right");
     if (actions && actions.endpoint !== undefined) { buildActions(right); }
     right.appendChild(el("button", { class: "btn", type: "button", id: "help-btn", title: "Keyboard shortcuts (?)",
@@ -230,11 +241,54 @@
   }
 
   function matches(p) {
+    return state.filters.verdicts[p.verdict] && matchesText(p);
+  }
+  function matchesText(p) {
     var f = state.filters;
-    if (!f.verdicts[p.verdict]) { return false; }
     if (f.viewport && p.viewport !== f.viewport) { return false; }
     if (f.text && p._search.indexOf(f.text) < 0) { return false; }
     return true;
+  }
+
+  /* What is filtered out, in words; "" when every pair is shown. */
+  function filterWords() {
+    var f = state.filters, words = [];
+    if (f.text) { words.push("“" + f.text + "”"); }
+    if (f.viewport) { words.push(f.viewport); }
+    var off = VERDICTS.filter(function (v) { return !f.verdicts[v]; });
+    if (off.length) { words.push("hiding " + off.join(", ")); }
+    return words.join(" · ");
+  }
+
+  function clearFilters() {
+    if (ui.cancelSearch) { ui.cancelSearch(); }
+    state.filters.text = "";
+    state.filters.viewport = "";
+    ui.search.value = "";
+    ui.vpSel.value = "";
+    VERDICTS.forEach(function (v) {
+      state.filters.verdicts[v] = true;
+      ui.chips.querySelector('[data-verdict="' + v + '"]').setAttribute("aria-pressed", "true");
+    });
+    applyFilters();
+  }
+
+  /* The header chips count the pairs the text and viewport filters let through. */
+  function updateFilterState(shownTotal) {
+    var filtered = !!(state.filters.text || state.filters.viewport);
+    VERDICTS.forEach(function (v) {
+      var n = ui.chipN[v];
+      if (!n) { return; }
+      var all = 0, hit = 0;
+      pairs.forEach(function (p) { if (p.verdict === v) { all++; if (matchesText(p)) { hit++; } } });
+      n.textContent = filtered ? hit + "/" + all : String(all);
+      n.parentNode.title = (filtered ? hit + " of " + all + " " + v + " pairs match the filter. " : "") +
+        "Show or hide " + v + " pairs";
+    });
+    var words = filterWords();
+    ui.filterState.hidden = !words;
+    ui.filterState.firstChild.textContent = words ? "Filtered: " + words + " — " + shownTotal + " of " +
+      pairs.length + " pairs shown" : "";
   }
 
   function applyFilters(quiet) {
@@ -254,6 +308,7 @@
       g.count.textContent = shown === g.members.length ? String(shown) : shown + " of " + g.members.length;
     });
     ui.empty.hidden = shownTotal > 0 || !pairs.length;
+    updateFilterState(shownTotal);
     if (quiet) { return; }
     var cur = pairs[state.sel];
     if (!cur || !matches(cur)) {
@@ -906,7 +961,7 @@
     ["1 … 5", "side by side, swipe, onion skin, blink, heat map"], ["b", "blink: pause and flip reference / test"],
     ["+  −", "zoom in / out"], ["f", "fit width"], ["0", "actual size (100%)"], ["x", "show / hide region boxes"],
     ["/", "filter by label, URL, selector"], ["u", "open / close the unchanged pairs"], ["?", "this help"],
-    ["Esc", "close this help / leave the filter box"]
+    ["Esc", "close this help / clear and leave the filter box"]
   ];
   function toggleHelp(force) {
     var open = document.getElementById("help");
@@ -936,6 +991,14 @@
     if (e.key === "Escape") {
       if (document.getElementById("help")) { toggleHelp(false); e.preventDefault(); return; }
       if (document.getElementById("action-dialog")) { closeAction(); e.preventDefault(); return; }
+      if (t === ui.search && (ui.search.value || state.filters.text)) {
+        // Esc empties the box; the filter it set must go with it, or the list stays cut down
+        // with nothing on screen saying so.
+        ui.cancelSearch();
+        ui.search.value = "";
+        state.filters.text = "";
+        applyFilters();
+      }
       if (typing) { t.blur(); }
       return;
     }
