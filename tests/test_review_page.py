@@ -151,11 +151,16 @@ def test_region_navigation_scrolls_and_zooms_to_each_region(chromium, page_file,
     rp = review.ranked[rank - 1]
     region = rp.analysis.regions[0]
     page, w = opened(chromium, page_file, f"pair={rank}")
-    # opening a changed pair goes straight to its first region, at actual size or larger
+    # opening a changed pair shows the whole width, scrolled to the change, nothing chosen yet
+    assert page.text_content("#region-pos") == "region –/1"
+    assert page.text_content('[title^="Fit width"]').startswith("fit ")
+    assert page.evaluate("document.querySelector('.pane[data-role=test]').scrollTop") > 0
+    assert box_inside_pane(page, ".pane[data-role=test]", 0)
+    # choosing the region (n) zooms in on it, at actual size or larger
+    page.keyboard.press("n")
     assert page.text_content("#region-pos") == "region 1/1"
     zoom = int(page.text_content('[title^="Fit width"]').split()[-1].rstrip("%"))
     assert zoom >= 100
-    assert page.evaluate("document.querySelector('.pane[data-role=test]').scrollTop") > 0
     assert box_inside_pane(page, ".pane[data-role=test]", 0)
     # the minimap shows where on the tall page the change is
     top = page.eval_on_selector(".minimap .mk", "e => parseFloat(e.style.top)")
@@ -173,6 +178,8 @@ def test_region_navigation_scrolls_and_zooms_to_each_region(chromium, page_file,
     page.goto(file_url(page_file, f"pair={blog}&view=heat"))
     page.reload()
     page.wait_for_selector("html[data-ready=true]")
+    assert page.text_content("#region-pos") == f"region –/{n}"
+    page.keyboard.press("n")
     assert page.text_content("#region-pos") == f"region 1/{n}"
     page.keyboard.press("n")
     assert page.text_content("#region-pos") == f"region 2/{n}"
@@ -367,4 +374,65 @@ def test_escape_clears_the_filter_and_an_active_filter_is_always_shown(chromium,
     page.click("#filter-clear")
     assert page.is_hidden("#filter-state") and page.input_value("#f-viewport") == ""
     assert page.get_attribute('.chip[data-verdict="noise"]', "aria-pressed") == "true"
+    clean(page, w)
+
+
+def test_a_pair_opens_at_fit_width_with_every_box_and_zooms_only_when_asked(chromium, page_file, fixture_review):
+    review, _ = fixture_review
+    rank = rank_of(review, "Blog", "desktop")
+    regions = review.ranked[rank - 1].analysis.regions
+    page, w = opened(chromium, page_file, f"pair={rank}")
+    assert page.text_content('[title^="Fit width"]').startswith("fit ")
+    assert page.text_content("#region-pos") == f"region –/{len(regions)}"
+    # the whole width of the page in each pane, every region boxed, the region list beside the image
+    widths = page.evaluate("""() => Array.from(document.querySelectorAll('.pane')).map(p =>
+        [p.querySelector('.stage').getBoundingClientRect().width, p.clientWidth])""")
+    assert len(widths) == 2 and all(stage <= pane for stage, pane in widths), widths
+    assert page.locator(".pane[data-role=test] .box").count() == len(regions)
+    assert page.locator(".box.focus").count() == 0 and page.locator('.region[aria-current="true"]').count() == 0
+    viewer = page.locator("#viewer").bounding_box()
+    side = page.locator("#regions").bounding_box()
+    assert side["x"] >= viewer["x"] + viewer["width"] and abs(side["y"] - viewer["y"]) < 2
+    # the minimap is wide enough to show the page's shape, and shows the page
+    mm = page.locator("#minimap").bounding_box()
+    assert mm["width"] >= 48
+    assert page.eval_on_selector("#minimap img.mm-page", "e => e.complete && e.naturalWidth > 0")
+    # z zooms in on the first region, z again goes back to the whole width
+    page.keyboard.press("z")
+    assert page.text_content("#region-pos") == f"region 1/{len(regions)}"
+    assert not page.text_content('[title^="Fit width"]').startswith("fit ")
+    page.keyboard.press("z")
+    assert page.text_content('[title^="Fit width"]').startswith("fit ")
+    # clicking a region card zooms in on that region
+    page.click('.region[data-k="1"]')
+    assert page.text_content("#region-pos") == f"region 2/{len(regions)}"
+    assert not page.text_content('[title^="Fit width"]').startswith("fit ")
+    clean(page, w)
+
+
+def test_on_a_laptop_screen_the_toolbar_stays_on_one_line_and_the_image_does_not_move(chromium, page_file,
+                                                                                     fixture_review):
+    review, _ = fixture_review
+    rank = rank_of(review, "Blog", "desktop")
+    page, w = open_page(chromium, file_url(page_file, f"pair={rank}"), width=1280, height=720)
+    measured = {}
+    for key, mode in (("1", "side"), ("2", "swipe"), ("3", "onion"), ("4", "blink"), ("5", "heat"), ("1", "side")):
+        page.keyboard.press(key)
+        assert page.get_attribute(f'[data-view="{mode}"]', "aria-pressed") == "true"
+        measured[mode] = page.evaluate("""() => {
+            const tb = document.querySelector('.toolbar');
+            const kids = Array.from(tb.children).filter(c => c.getBoundingClientRect().width > 0);
+            const mid = c => { const r = c.getBoundingClientRect(); return r.top + r.height / 2; };
+            const pane = document.querySelector('.pane').getBoundingClientRect();
+            const zoom = document.querySelector('[title^="Fit width"]').getBoundingClientRect();
+            const mids = kids.map(mid);
+            return {height: tb.getBoundingClientRect().height, spread: Math.max(...mids) - Math.min(...mids),
+                    overflow: tb.scrollWidth - tb.clientWidth, paneTop: pane.top, zoomX: zoom.left,
+                    viewerTop: document.getElementById('viewer').getBoundingClientRect().top};
+        }""")
+    for mode, m in measured.items():
+        assert m["spread"] <= 2 and m["overflow"] <= 0, (mode, m)  # one line, nothing cut off
+    for key in ("height", "paneTop", "viewerTop", "zoomX"):
+        values = {round(m[key]) for m in measured.values()}
+        assert len(values) == 1, (key, measured)
     clean(page, w)

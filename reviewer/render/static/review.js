@@ -12,9 +12,11 @@
   "use strict";
 
   var VERDICTS = ["changed", "error", "noise", "unchanged"];
+  // [mode, button text, key, full name]: short button texts keep the toolbar on one line on a
+  // laptop screen, so the image does not jump when the mode changes.
   var VIEWS = [
-    ["side", "Side by side", "1"], ["swipe", "Swipe", "2"], ["onion", "Onion", "3"],
-    ["blink", "Blink", "4"], ["heat", "Heat map", "5"]
+    ["side", "Side", "1", "Side by side"], ["swipe", "Swipe", "2", "Swipe"], ["onion", "Onion", "3", "Onion skin"],
+    ["blink", "Blink", "4", "Blink"], ["heat", "Heat", "5", "Heat map"]
   ];
   var KIND_HELP = {
     content: "The outlines differ: text, an image or the layout changed, visibly (the judge's visible difference " +
@@ -382,10 +384,10 @@
     v.setView(opts.view || state.view, true);
     if (opts.region !== undefined && opts.region >= 0) {
       v.focusRegion(opts.region);
-    } else if (p.verdict === "changed" && (p.regions || []).length) {
-      // the first region that counts: after a re-capture, dynamic ones may come before it
-      var first = (p.regions || []).findIndex(significant);
-      v.focusRegion(first < 0 ? 0 : first, true);
+    } else {
+      // Context first: the whole width of the page with every box drawn, scrolled to where
+      // the first change is; zooming in is the reviewer's choice (a region, n/p or z).
+      v.reveal(v.firstRegion());
     }
     updateHash();
   }
@@ -488,10 +490,11 @@
     this.viewButtons = {};
     VIEWS.forEach(function (v) {
       var b = el("button", { class: "btn", type: "button", "data-view": v[0], "aria-pressed": "false",
-        title: v[1] + " (" + v[2] + ")", onclick: function () { self.setView(v[0]); } }, v[1] + " ", el("kbd", { text: v[2] }));
+        title: v[3] + " (" + v[2] + ")", onclick: function () { self.setView(v[0]); } }, v[1] + " ", el("kbd", { text: v[2] }));
       self.viewButtons[v[0]] = b;
       seg.appendChild(b);
     });
+    // The same width in every mode, empty or not: the controls after it never move.
     this.extra = el("span", { class: "extra" });
     var zoom = el("span", { class: "seg", role: "group", "aria-label": "Zoom" },
       el("button", { class: "btn", type: "button", title: "Zoom out (-)", onclick: function () { self.zoomBy(1 / 1.5); }, text: "−" }),
@@ -499,12 +502,12 @@
         onclick: function () { if (self.fit) { self.setZoom(1); } else { self.fitNow(); } }, text: "fit" }),
       el("button", { class: "btn", type: "button", title: "Zoom in (+)", onclick: function () { self.zoomBy(1.5); }, text: "+" }));
     var n = this.regions.length;
-    this.regionLabel = el("span", { class: "muted", id: "region-pos", text: n ? "–/" + n : "no regions" });
+    this.regionLabel = el("span", { class: "muted", id: "region-pos", text: n ? "region –/" + n : "no regions" });
     var nav = el("span", { class: "seg", role: "group", "aria-label": "Regions" },
-      el("button", { class: "btn", type: "button", title: "Previous region (p)", disabled: !n,
-        onclick: function () { self.stepRegion(-1); }, text: "◀ region" }),
-      el("button", { class: "btn", type: "button", title: "Next region (n)", disabled: !n,
-        onclick: function () { self.stepRegion(1); }, text: "region ▶" }));
+      el("button", { class: "btn", type: "button", title: "Previous region (p)", "aria-label": "Previous region",
+        disabled: !n, onclick: function () { self.stepRegion(-1); }, text: "◀" }),
+      el("button", { class: "btn", type: "button", title: "Next region (n)", "aria-label": "Next region",
+        disabled: !n, onclick: function () { self.stepRegion(1); }, text: "▶" }));
     var boxes = el("label", { title: "Show region boxes (x)" }, this.boxToggle = el("input", { type: "checkbox", checked: true,
       onchange: function () { self.showBoxes = self.boxToggle.checked; self.layout(); } }), " boxes");
     append(tb, [seg, this.extra, zoom, nav, this.regionLabel, boxes]);
@@ -800,6 +803,9 @@
     clear(mm);
     var H = this.pageHeight();
     if (!H) { return; }
+    // The page itself, squeezed to the strip's height: its shape says where a box is.
+    var page = this.test || this.ref;
+    if (page) { mm.appendChild(img(page, "mm-page", "")); }
     this.regions.forEach(function (r, k) {
       var m = el("div", { class: "mk " + boxClass(r), "data-k": k, title: (k + 1) + ": " + r.kind + " at y " + r.y,
         onclick: function (e) { e.stopPropagation(); self.focusRegion(k); } });
@@ -914,6 +920,42 @@
     if (!quiet) { updateHash(); }
   };
 
+  /* The region a pair opens on: the first that counts (after a re-capture, dynamic ones may
+     come before it); -1 when there is none. */
+  Viewer.prototype.firstRegion = function () {
+    if (!this.regions.length) { return -1; }
+    var k = this.regions.findIndex(significant);
+    return k < 0 ? 0 : k;
+  };
+
+  /* Scroll (never zoom) so region k is in view, a third of the way down when it has to move. */
+  Viewer.prototype.reveal = function (k) {
+    var r = this.regions[k], self = this;
+    if (!r) { return; }
+    this.syncing = true;
+    this.panes.forEach(function (pane) {
+      var y = r.y, h = Math.max(r.h, 1);
+      if (pane.role === "ref" && r.ref_y !== undefined && r.ref_y !== null) { y = r.ref_y; h = Math.max(r.ref_h || 1, 1); }
+      var top = y * self.zoom, bottom = (y + h) * self.zoom, ph = pane.el.clientHeight;
+      if (top < pane.el.scrollTop || bottom > pane.el.scrollTop + ph) {
+        pane.el.scrollTop = Math.max(0, top - ph / 3);
+      }
+    });
+    requestAnimationFrame(function () { self.syncing = false; });
+    this.updateWindow();
+  };
+
+  /* z: zoom in on the chosen region (the first one when none is chosen), or back to the whole width. */
+  Viewer.prototype.toggleZoom = function () {
+    if (!this.regions.length) { if (this.fit) { this.setZoom(1); } else { this.fitNow(); } return; }
+    if (this.fit || this.region < 0) { this.focusRegion(this.region >= 0 ? this.region : this.firstRegion()); return; }
+    var k = this.region;
+    this.fit = true;
+    this.zoom = this.fitZoom();
+    this.layout();
+    this.reveal(k);
+  };
+
   Viewer.prototype.stepRegion = function (d) {
     var n = this.regions.length;
     if (!n) { return; }
@@ -959,6 +1001,7 @@
   var KEYS = [
     ["j", "next pair"], ["k", "previous pair"], ["n", "next region (scrolls and zooms to it)"], ["p", "previous region"],
     ["1 … 5", "side by side, swipe, onion skin, blink, heat map"], ["b", "blink: pause and flip reference / test"],
+    ["z", "zoom in on the region / back to the whole width"],
     ["+  −", "zoom in / out"], ["f", "fit width"], ["0", "actual size (100%)"], ["x", "show / hide region boxes"],
     ["/", "filter by label, URL, selector"], ["u", "open / close the unchanged pairs"], ["?", "this help"],
     ["Esc", "close this help / clear and leave the filter box"]
@@ -1017,6 +1060,7 @@
     else if (k === "-" && v) { v.zoomBy(1 / 1.5); }
     else if (k === "f" && v) { v.fitNow(); }
     else if (k === "0" && v) { v.setZoom(1); }
+    else if (k === "z" && v) { v.toggleZoom(); }
     else if (k === "x" && v) { v.boxToggle.checked = !v.boxToggle.checked; v.showBoxes = v.boxToggle.checked; v.layout(); }
     else if (k === "/") { ui.search.focus(); ui.search.select(); }
     else if (k === "u") { toggleGroup("unchanged"); }
