@@ -436,3 +436,94 @@ def test_on_a_laptop_screen_the_toolbar_stays_on_one_line_and_the_image_does_not
         values = {round(m[key]) for m in measured.values()}
         assert len(values) == 1, (key, measured)
     clean(page, w)
+
+
+def band_geometry(page: Any, pane: str, k: int) -> dict[str, Any]:
+    """Where region k's band (or seam) is drawn in a pane, in image pixels at the pane's zoom."""
+    return dict(page.evaluate("""([pane, k]) => {
+        const p = document.querySelector(pane);
+        const b = p.querySelector('.box[data-k="' + k + '"]');
+        const stage = p.querySelector('.stage').getBoundingClientRect(), r = b.getBoundingClientRect();
+        const img = p.querySelector('img.layer');
+        const z = stage.width / (img.naturalWidth || stage.width);
+        return {band: b.dataset.band, top: (r.top - stage.top) / z, height: r.height / z,
+                label: (b.querySelector('.seam-label') || {}).textContent || null};
+    }""", [pane, k]))
+
+
+def test_inserted_and_removed_bands_are_drawn_in_both_images_and_said_in_words(chromium, page_file, fixture_review):
+    review, _ = fixture_review
+    removed_rank = next(rp.rank for rp in review.ranked
+                        if any(r.kind.value == "removed" and r.box.x == 0 for r in rp.analysis.regions))
+    inserted_rank = next(rp.rank for rp in review.ranked
+                         if any(r.kind.value == "inserted" and r.box.x == 0 for r in rp.analysis.regions))
+    for rank, kind in ((removed_rank, "removed"), (inserted_rank, "inserted")):
+        regions = review.ranked[rank - 1].analysis.regions
+        k = next(i for i, r in enumerate(regions) if r.kind.value == kind)
+        r = regions[k]
+        assert r.ref_y is not None and r.ref_h is not None
+        page, w = opened(chromium, page_file, f"pair={rank}&view=side")
+        page.wait_for_function("() => Array.from(document.querySelectorAll('img.layer')).every(i => i.naturalWidth)")
+        card = page.text_content(f'.region[data-k="{k}"] .band-text')
+        ref, test = band_geometry(page, ".pane[data-role=ref]", k), band_geometry(page, ".pane[data-role=test]", k)
+        if kind == "removed":
+            assert card == f"{r.ref_h:,} rows removed at y {r.ref_y:,} of the reference"
+            # the rows where they were in the reference, the seam where the gap closed in the test
+            assert ref["band"] == "rows" and abs(ref["top"] - r.ref_y) < 4 and abs(ref["height"] - r.ref_h) < 6
+            assert test["band"] == "seam" and abs(test["top"] - r.box.y) < 4 and test["label"] == card
+        else:
+            assert card == f"{r.box.h:,} rows inserted at y {r.box.y:,} of the test"
+            assert test["band"] == "rows" and abs(test["top"] - r.box.y) < 4 and abs(test["height"] - r.box.h) < 6
+            assert ref["band"] == "seam" and abs(ref["top"] - r.ref_y) < 4 and ref["label"] == card
+        assert "360×1" not in page.text_content(f'.region[data-k="{k}"]')
+        # the heat map shows the band too: a removed band as its seam, labelled, over the test image
+        page.keyboard.press("5")
+        heat = band_geometry(page, ".pane", k)
+        assert heat["band"] == ("seam" if kind == "removed" else "rows") and abs(heat["top"] - r.box.y) < 4
+        assert page.is_visible(f'.pane .box[data-k="{k}"]')
+        clean(page, w)
+
+
+def test_legend_and_colours_agree_and_backstop_pass_is_not_shown_as_an_error(chromium, page_file, fixture_review):
+    review, _ = fixture_review
+    colour_of = "(sel) => getComputedStyle(document.querySelector(sel)).borderTopColor"
+    kinds_seen = set()
+    for rp in review.ranked:
+        if rp.analysis.verdict.value not in ("changed", "noise") or not rp.analysis.regions:
+            continue
+        page, w = opened(chromium, page_file, f"pair={rp.rank}&view=heat")
+        boxes = page.eval_on_selector_all("#viewer .box:not(.recap)", "els => els.map(e => [e.className, "
+                                          "getComputedStyle(e).borderTopColor, getComputedStyle(e).borderTopStyle])")
+        assert boxes
+        for cls, colour, style in boxes:
+            kind = next(c for c in cls.split() if c not in ("box", "band", "seam", "focus"))
+            kinds_seen.add(kind)
+            swatch = f'.legend [data-legend="{kind}"] .swatch'
+            assert page.evaluate(colour_of, swatch) == colour, (rp.pair.label, kind)  # named, in the same colour
+            if "seam" not in cls:
+                assert page.evaluate(f"getComputedStyle(document.querySelector('{swatch}')).borderTopStyle") == style
+        # the selection ring uses a colour of its own, in the legend, and no kind's colour
+        page.keyboard.press("n")
+        shadow = "e => getComputedStyle(e).boxShadow"
+        ring = page.eval_on_selector("#viewer .box.focus", shadow)
+        legend_ring = page.eval_on_selector('.legend [data-legend="selected"] .swatch', shadow)
+        ring_colour = ring.split(")")[-2].split("rgb")[-1]  # the outer ring: the last colour of the shadow
+        assert ring_colour in legend_ring
+        kind_colours = page.eval_on_selector_all(".legend [data-legend]:not([data-legend=selected]) .swatch",
+                                                 "els => els.map(e => getComputedStyle(e).borderTopColor)")
+        assert not any(ring_colour in c for c in kind_colours), (ring, kind_colours)
+        clean(page, w)
+    assert {"content", "colour", "inserted", "removed", "noise"} <= kinds_seen
+    # the selection never borrows the inserted/removed blue
+    page, w = opened(chromium, page_file, f"pair={rank_of(review, 'News', 'phone')}")
+    page.keyboard.press("n")
+    inserted = page.evaluate(colour_of, '.legend [data-legend="inserted"] .swatch')
+    ring = page.eval_on_selector("#viewer .box.focus", "e => getComputedStyle(e).boxShadow")
+    assert inserted.split("rgb")[-1] not in ring
+    # "BS pass" on a changed pair says BackstopJS missed it, in a colour that is not an error's
+    red = {page.evaluate("(s) => getComputedStyle(document.querySelector(s)).backgroundColor", f".chip .n.{v}")
+           for v in ("changed", "error")}
+    missed = page.eval_on_selector_all(".row.changed .bs", "els => els.filter(e => e.textContent.startsWith('BS pass'))"
+                                       ".map(e => [e.textContent, getComputedStyle(e).color])")
+    assert missed and all(text == "BS pass · missed" and colour not in red for text, colour in missed), (missed, red)
+    clean(page, w)

@@ -33,6 +33,8 @@
     ignored: "Inside a configured ignore region: never counts.",
     dynamic: "Noise: this area also differs between captures of the same build (a clock, a counter, a carousel)."
   };
+  var LEGEND = [["content", "content changed"], ["colour", "colour changed"], ["shift", "moved"],
+    ["inserted", "rows inserted"], ["removed", "rows removed"], ["noise", "noise"], ["dynamic", "dynamic"]];
   var SETTING_FOR_KIND = { drift: "drift_delta_e", invisible: "sensitivity", content: "sensitivity",
     colour: "sensitivity", shift: "max_shift_px", ignored: "ignore_regions" };
   var IMG_RE = /^images\/[A-Za-z0-9_\-]+(\/[A-Za-z0-9_\-.]+)*\.png$/;
@@ -97,6 +99,22 @@
   function boxClass(r) {
     if (r.kind === "dynamic") { return "dynamic"; }
     return significant(r) ? r.kind : "noise";
+  }
+  function isBand(r) { return r.kind === "inserted" || r.kind === "removed"; }
+  /* A band of whole columns (the page got wider or narrower) starts right of x 0; rows span it. */
+  function isColumns(r) { return isBand(r) && r.x > 0; }
+  /* How many rows (columns) a band holds: for a removed band the test image only has the seam. */
+  function bandSize(r) {
+    if (isColumns(r)) { return r.kind === "removed" ? Math.round(r.pixels / Math.max(r.ref_h || r.h, 1)) : r.w; }
+    return r.kind === "removed" ? (r.ref_h || 0) : r.h;
+  }
+  /* "85 rows removed at y 868 of the reference" / "40 rows inserted at y 300 of the test" */
+  function bandText(r) {
+    var n = bandSize(r), cols = isColumns(r);
+    var unit = (cols ? "column" : "row") + (n === 1 ? "" : "s");
+    var removed = r.kind === "removed";
+    var at = cols ? "x " + int(removed ? r.x + 1 : r.x) : "y " + int(removed ? r.ref_y : r.y);
+    return int(n) + " " + unit + " " + r.kind + " at " + at + " of the " + (removed ? "reference" : "test");
   }
   function setting(name) {
     var s = data.settings;
@@ -227,8 +245,9 @@
       el("span", { class: "sc", text: p.verdict === "changed" ? fmt(p.score) : "" }),
       el("span", { class: "sub", text: p.viewport + (p.selector && p.selector !== "document" ? " · " + p.selector : "") +
         " · " + what }),
-      el("span", { class: "bs" + (missed ? " flag" : ""), title: missed ? bsTitle + ": BackstopJS misses this change" :
-        bsTitle, text: "BS " + (p.backstop.status || "?") }));
+      el("span", { class: "bs " + (p.backstop.status === "pass" ? "pass" : "fail") + (missed ? " missed" : ""),
+        title: missed ? bsTitle + ": BackstopJS misses this change" : bsTitle,
+        text: "BS " + (p.backstop.status || "?") + (missed ? " · missed" : "") }));
     return row;
   }
 
@@ -529,9 +548,10 @@
       var area = r.w * r.h;
       var kindTxt = r.kind + (significant(r) ? "" : " (noise)");
       var dl = el("dl", null,
-        el("dt", { text: "where" }), el("dd", { text: "x " + r.x + ", y " + r.y + " · " + r.w + "×" + r.h + " px" +
-          (r.ref_h ? " · reference rows " + r.ref_y + "–" + (r.ref_y + r.ref_h) : "") }),
-        el("dt", { text: "area" }), el("dd", { text: int(r.pixels) + " px differ (" +
+        el("dt", { text: "where" }), isBand(r) ? el("dd", { class: "band-text", text: bandText(r) }) :
+          el("dd", { text: "x " + r.x + ", y " + r.y + " · " + r.w + "×" + r.h + " px" }),
+        el("dt", { text: "area" }), el("dd", { text: isBand(r) ? int(r.pixels) + " px only in the " +
+          (r.kind === "removed" ? "reference" : "test") + " image" : int(r.pixels) + " px differ (" +
           (area ? Math.min(100, 100 * r.pixels / area).toFixed(0) : "–") + "% of the box)" }),
         el("dt", { text: "visible" }), el("dd", { text: r.visibility === null || r.visibility === undefined ?
           "not measured (decided by the rule below)" : fmt(r.visibility, 2) + "× what a person notices (counts from 1)" }),
@@ -550,16 +570,26 @@
         "aria-label": "Region " + (k + 1) + ": " + kindTxt,
         onclick: function () { self.focusRegion(k); },
         onkeydown: function (e) { if (e.key === "Enter") { self.focusRegion(k); } } },
-        el("div", { class: "rh" }, el("span", { text: String(k + 1) }), el("span", { class: "kind", text: kindTxt })),
+        el("div", { class: "rh" }, el("i", { class: "swatch " + boxClass(r) }), el("span", { text: String(k + 1) }),
+          el("span", { class: "kind", text: kindTxt })),
         dl, figs.length ? el("div", { class: "crops" }, figs) : null);
       side.appendChild(card);
       return card;
     });
-    side.appendChild(el("div", { class: "legend" },
-      el("span", null, el("i"), "change"), el("span", null, el("i", { class: "inserted" }), "inserted/removed"),
-      el("span", null, el("i", { class: "noise" }), "noise"), el("span", null, el("i", { class: "dynamic" }), "dynamic"),
-      this.p.recapture && (this.p.recapture.areas || []).length ?
-        el("span", null, el("i", { class: "recap" }), "differs between captures") : null));
+    // The legend names every kind of box this pair draws, with the very classes the boxes use,
+    // and the selection ring, whose colour no box uses.
+    var used = {};
+    regs.forEach(function (r) { used[boxClass(r)] = true; });
+    var legend = LEGEND.filter(function (e) { return used[e[0]]; }).map(function (e) {
+      return el("span", { "data-legend": e[0] }, el("i", { class: "swatch " + e[0] }), e[1]);
+    });
+    if (this.p.recapture && (this.p.recapture.areas || []).length) {
+      legend.push(el("span", { "data-legend": "recap" }, el("i", { class: "swatch recap" }), "differs between captures"));
+    }
+    if (regs.length) {
+      legend.push(el("span", { "data-legend": "selected" }, el("i", { class: "swatch selected" }), "selected region"));
+    }
+    side.appendChild(el("div", { class: "legend" }, legend));
   };
 
   Viewer.prototype.setView = function (mode, initial) {
@@ -773,18 +803,11 @@
     clear(pane.boxes);
     if (!this.showBoxes) { return; }
     this.regions.forEach(function (r, k) {
-      var x = r.x, y = r.y, w = r.w, h = r.h;
-      if (pane.role === "ref") {
-        if (r.kind === "inserted") { y = r.ref_y !== undefined ? r.ref_y : y; h = 1; }
-        else if (r.kind === "removed" && r.ref_h) { y = r.ref_y; h = r.ref_h; }
-      }
+      if (isBand(r)) { self.drawBand(pane, r, k); return; }
       var b = el("div", { class: "box " + boxClass(r) + (k === self.region ? " focus" : ""), "data-k": k,
         title: (k + 1) + ": " + r.kind + " " + r.w + "×" + r.h, onclick: function () { self.focusRegion(k); } },
         el("span", { class: "num", text: String(k + 1) }));
-      b.style.left = Math.round(x * z - 2) + "px";
-      b.style.top = Math.round(y * z - 2) + "px";
-      b.style.width = Math.round(w * z + 4) + "px";
-      b.style.height = Math.round(h * z + 4) + "px";
+      place(b, r.x, r.y, r.w, r.h, z, 2);
       pane.boxes.appendChild(b);
     });
     if (pane.role === "ref" || !this.p.recapture) { return; }
@@ -796,6 +819,39 @@
       b.style.height = Math.round(a.h * z + 2) + "px";
       pane.boxes.appendChild(b);
     });
+  };
+
+  function place(node, x, y, w, h, z, pad) {
+    node.style.left = Math.round(x * z - pad) + "px";
+    node.style.top = Math.round(y * z - pad) + "px";
+    node.style.width = Math.round(w * z + 2 * pad) + "px";
+    node.style.height = Math.round(h * z + 2 * pad) + "px";
+  }
+
+  /* An inserted or removed band, in both images: the rows themselves in the image that has
+     them (test for inserted, reference for removed), and in the other image the seam where
+     they open or where the gap closed. The overlay views are in test-image pixels. */
+  Viewer.prototype.drawBand = function (pane, r, k) {
+    var self = this, z = this.zoom, cols = isColumns(r);
+    var inRef = pane.role === "ref";
+    var has = r.kind === "inserted" ? !inRef : inRef;
+    var refW = this.dims("ref")[0], refH = this.dims("ref")[1];
+    var b = el("div", { class: "box band " + boxClass(r) + (has ? "" : " seam") + (k === self.region ? " focus" : ""),
+      "data-k": k, "data-band": has ? "rows" : "seam", title: (k + 1) + ": " + bandText(r),
+      onclick: function () { self.focusRegion(k); } },
+      el("span", { class: "num", text: String(k + 1) }),
+      has ? null : el("span", { class: "seam-label", text: bandText(r) }));
+    if (cols) {
+      if (has && inRef) { place(b, r.x + 1, 0, Math.max(refW - r.x - 1, 1), refH, z, 2); }
+      else if (has) { place(b, r.x, r.y, r.w, r.h, z, 2); }
+      else { place(b, inRef ? refW : r.x + 1, 0, 0, inRef ? refH : r.h, z, 1); }
+    } else {
+      var y = inRef ? (r.ref_y !== undefined && r.ref_y !== null ? r.ref_y : r.y) : r.y;
+      var w = inRef ? refW : r.w;
+      if (has) { place(b, inRef ? 0 : r.x, y, w, inRef ? (r.ref_h || 1) : r.h, z, 2); }
+      else { place(b, inRef ? 0 : r.x, y, w, 0, z, 1); }
+    }
+    pane.boxes.appendChild(b);
   };
 
   Viewer.prototype.renderMinimap = function () {
