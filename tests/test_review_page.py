@@ -527,3 +527,51 @@ def test_legend_and_colours_agree_and_backstop_pass_is_not_shown_as_an_error(chr
                                        ".map(e => [e.textContent, getComputedStyle(e).color])")
     assert missed and all(text == "BS pass · missed" and colour not in red for text, colour in missed), (missed, red)
     clean(page, w)
+
+
+def test_review_marks_keys_progress_and_next_unreviewed_kept_in_the_browser_per_digest(chromium, page_file,
+                                                                                        fixture_review, tmp_path):
+    review, _ = fixture_review
+    to_review = review.counts["changed"] + review.counts["error"]
+    page, w = opened(chromium, page_file)
+
+    def progress() -> str:
+        return str(page.text_content("#review-progress"))
+
+    def mark_of(rank: int) -> str | None:
+        return page.get_attribute(f"#row-{rank}", "data-review")
+
+    assert progress() == f"reviewed 0/{to_review}"
+    page.keyboard.press("a")  # accepted
+    assert mark_of(1) == "accepted" and page.text_content("#row-1 .rv") == "✓"
+    assert page.get_attribute("#mark-accepted", "aria-pressed") == "true"
+    assert progress() == f"reviewed 1/{to_review} · 1 accepted"
+    page.keyboard.press("a")  # the same key again clears the mark
+    assert mark_of(1) == "" and progress() == f"reviewed 0/{to_review}"
+    page.keyboard.press("w")  # needs work
+    assert mark_of(1) == "needs-work" and progress() == f"reviewed 1/{to_review} · 1 needs work"
+    page.keyboard.press("r")  # next unreviewed: #2
+    assert page.get_attribute("#detail", "data-rank") == "2"
+    page.keyboard.press("s")  # seen
+    page.click("#row-4")
+    page.keyboard.press("a")
+    page.click("#row-1")
+    page.keyboard.press("r")  # skips the marked #2, lands on #3
+    assert page.get_attribute("#detail", "data-rank") == "3"
+    page.keyboard.press("r")  # and then #5: #4 is marked
+    assert page.get_attribute("#detail", "data-rank") == "5"
+    assert progress() == f"reviewed 3/{to_review} · 1 needs work · 1 accepted"
+    # kept in this browser for this analysis: a reload shows the same marks
+    page.reload()
+    page.wait_for_selector("html[data-ready=true]")
+    assert [mark_of(r) for r in (1, 2, 3, 4)] == ["needs-work", "seen", "", "accepted"]
+    assert progress() == f"reviewed 3/{to_review} · 1 needs work · 1 accepted"
+    digest = page.evaluate("JSON.parse(document.getElementById('review-data').textContent).digest")
+    assert page.evaluate("Object.keys(localStorage)") == [f"reviewer:review-state:{digest}"]
+    # another analysis starts with no marks
+    other = write_page(large_review(40, tmp_path), tmp_path)
+    page.goto(file_url(other))
+    page.wait_for_selector("html[data-ready=true]")
+    assert page.text_content("#review-progress").startswith("reviewed 0/")
+    assert page.locator('#list .row[data-review="needs-work"]').count() == 0
+    clean(page, w)

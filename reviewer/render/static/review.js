@@ -43,6 +43,11 @@
   var actions = readJSON("review-actions") || {};
   var pairs = data.pairs || [];
   pairs.forEach(function (p, i) { p._i = i; p._search = [p.label, p.url, p.selector, p.file].join("\n").toLowerCase(); });
+  // A pair's name in the review state: its file name, with "#rank" when the report uses the
+  // name twice (reviewer/review_state.py names pairs the same way).
+  var fileCount = {};
+  pairs.forEach(function (p) { fileCount[p.file] = (fileCount[p.file] || 0) + 1; });
+  pairs.forEach(function (p) { p._key = fileCount[p.file] === 1 ? p.file : p.file + "#" + p.rank; });
 
   var state = {
     sel: -1, view: "side", filters: { verdicts: { changed: true, error: true, noise: true, unchanged: true },
@@ -157,7 +162,10 @@
       el("button", { class: "btn", type: "button", id: "filter-clear", title: "Show every pair again",
         onclick: function () { clearFilters(); }, text: "clear ✕" }));
     var slot = document.getElementById("filters");
-    append(slot, [chips, vpSel, search, shown]);
+    ui.progress = el("span", { id: "review-progress", class: "progress",
+      title: "Pairs to look at (changed and error) that have a review mark. s: seen, a: accepted, w: needs work, " +
+        "r: next unreviewed" });
+    append(slot, [chips, vpSel, search, shown, ui.progress]);
     ui.search = search;
     ui.vpSel = vpSel;
     ui.chips = chips;
@@ -219,6 +227,7 @@
     });
     g.body.appendChild(frag);
     applyFilters(true);
+    refreshMarks();
   }
 
   function makeRow(p) {
@@ -241,6 +250,7 @@
     var row = el("div", { class: "row " + p.verdict, role: "option", "aria-selected": "false", tabindex: "-1",
       id: "row-" + p.rank, "data-rank": p.rank, onclick: function () { select(p._i); } },
       el("span", { class: "rk", text: "#" + p.rank }),
+      el("span", { class: "rv" }),
       el("span", { class: "lb", title: p.label, text: p.label }),
       el("span", { class: "sc", text: p.verdict === "changed" ? fmt(p.score) : "" }),
       el("span", { class: "sub", text: p.viewport + (p.selector && p.selector !== "document" ? " · " + p.selector : "") +
@@ -419,6 +429,7 @@
       el("span", { class: "vp", text: p.viewport + " · " + selectorText(p) }),
       p.verdict === "changed" ? el("span", { class: "sc", text: "score " + fmt(p.score) }) : null,
       el("span", { class: "spacer" }),
+      markButtons(p),
       el("span", { class: "muted", text: "#" + p.rank + " of " + pairs.length }),
       el("button", { class: "btn", type: "button", title: "Previous pair (k)", onclick: function () { step(-1); }, text: "‹ prev" }),
       el("button", { class: "btn", type: "button", title: "Next pair (j)", onclick: function () { step(1); }, text: "next ›" }));
@@ -1053,12 +1064,150 @@
     return out;
   }
 
+  // ---------------------------------------------------------------- review state
+  /* Per pair: "seen", "accepted" or "needs work", kept in this browser under the analysis
+     digest and, when `reviewer serve` serves the page, on its disk next to review.json so a
+     colleague who opens the page sees them (the server is then the one that counts). */
+  var MARKS = [["seen", "Seen", "s"], ["accepted", "Accepted", "a"], ["needs-work", "Needs work", "w"]];
+  var MARK_SIGN = { seen: "•", accepted: "✓", "needs-work": "✗" };
+  var review = { marks: {}, key: "reviewer:review-state:" + (data.digest || "no-digest"), served: false };
+
+  function validMarks(obj) {
+    var out = {};
+    if (!obj || typeof obj !== "object") { return out; }
+    pairs.forEach(function (p) {
+      var m = obj[p._key];
+      if (MARKS.some(function (x) { return x[0] === m; })) { out[p._key] = m; }
+    });
+    return out;
+  }
+  function loadLocalMarks() {
+    try { review.marks = validMarks(JSON.parse(window.localStorage.getItem(review.key) || "{}")); }
+    catch (e) { review.marks = {}; }
+  }
+  function saveLocalMarks() {
+    try { window.localStorage.setItem(review.key, JSON.stringify(review.marks)); }
+    catch (e) { /* storage off (private mode, policy): the marks last as long as the page */ }
+  }
+  function say(text) {
+    var status = document.getElementById("action-status");
+    if (status) { status.textContent = text; }
+  }
+  function toReview(p) { return p.verdict === "changed" || p.verdict === "error"; }
+
+  function stateRequest(method, body) {
+    return fetch(actions.state_endpoint, {
+      method: method, credentials: "same-origin", cache: "no-store", redirect: "error",
+      headers: method === "POST" ? { "Content-Type": "application/json", "X-Reviewer-Session": actions.secret || "" } : {},
+      body: body ? JSON.stringify(body) : undefined
+    }).then(function (r) {
+      return r.json().catch(function () { return { ok: false, message: "HTTP " + r.status }; });
+    });
+  }
+
+  function loadServerMarks() {
+    if (!actions.state_endpoint) { return; }
+    stateRequest("GET").then(function (res) {
+      if (!res || !res.ok || res.digest !== data.digest) {
+        say("The server has no review marks for this analysis: marks are kept in this browser only.");
+        return;
+      }
+      review.served = true;
+      review.marks = validMarks(res.pairs);
+      saveLocalMarks();
+      refreshMarks();
+    }).catch(function (err) {
+      say("Could not load the shared review marks (" + String(err && err.message || err) + "): marks are kept in " +
+        "this browser only.");
+    });
+  }
+
+  /* Set (or, pressing the same key again, clear) the mark of pair p. */
+  function setMark(p, mark) {
+    if (!p) { return; }
+    var before = review.marks[p._key];
+    var next = before === mark ? null : mark;
+    if (next) { review.marks[p._key] = next; } else { delete review.marks[p._key]; }
+    saveLocalMarks();
+    refreshMarks();
+    if (!review.served) { return; }
+    stateRequest("POST", { digest: data.digest, pair: p._key, state: next }).then(function (res) {
+      if (res && res.ok) {
+        review.marks = validMarks(res.pairs);
+        saveLocalMarks();
+        refreshMarks();
+        return;
+      }
+      throw new Error(res && res.message || "refused");
+    }).catch(function (err) {
+      if (before) { review.marks[p._key] = before; } else { delete review.marks[p._key]; }
+      saveLocalMarks();
+      refreshMarks();
+      say("✗ The mark was not saved on the server: " + String(err && err.message || err));
+    });
+  }
+
+  function markButtons(p) {
+    return el("span", { class: "seg marks", role: "group", "aria-label": "Review mark" }, MARKS.map(function (m) {
+      return el("button", { class: "btn mark-" + m[0], type: "button", id: "mark-" + m[0], "data-mark": m[0],
+        "aria-pressed": String(review.marks[p._key] === m[0]), title: m[1] + " (" + m[2] + "); press again to clear",
+        onclick: function () { setMark(p, m[0]); } }, m[1] + " ", el("kbd", { text: m[2] }));
+    }));
+  }
+
+  function refreshMarks() {
+    var need = pairs.filter(toReview);
+    var done = need.filter(function (p) { return review.marks[p._key]; }).length;
+    var counts = { seen: 0, accepted: 0, "needs-work": 0 };
+    pairs.forEach(function (p) { var m = review.marks[p._key]; if (m) { counts[m]++; } });
+    if (ui.progress) {
+      ui.progress.textContent = (need.length ? "reviewed " + done + "/" + need.length : "nothing to review") +
+        (counts["needs-work"] ? " · " + counts["needs-work"] + " needs work" : "") +
+        (counts.accepted ? " · " + counts.accepted + " accepted" : "");
+      ui.progress.classList.toggle("bad", counts["needs-work"] > 0);
+      ui.progress.classList.toggle("done", need.length > 0 && done === need.length && !counts["needs-work"]);
+    }
+    VERDICTS.forEach(function (v) {
+      var g = groups[v];
+      if (!g) { return; }
+      Object.keys(g.rows).forEach(function (i) {
+        var row = g.rows[i], m = review.marks[pairs[i]._key] || "";
+        if (row.getAttribute("data-review") === m) { return; }
+        row.setAttribute("data-review", m);
+        var rv = row.querySelector(".rv");
+        rv.textContent = m ? MARK_SIGN[m] : "";
+        rv.title = m ? MARKS.filter(function (x) { return x[0] === m; })[0][1] : "";
+      });
+    });
+    var cur = pairs[state.sel];
+    var btns = document.querySelectorAll("#detail .marks [data-mark]");
+    for (var i = 0; i < btns.length; i++) {
+      btns[i].setAttribute("aria-pressed", String(!!cur && review.marks[cur._key] === btns[i].getAttribute("data-mark")));
+    }
+  }
+
+  /* r: the next changed or error pair (in rank order, after the selected one, wrapping) with no mark. */
+  function nextUnreviewed() {
+    var nav = navigable().filter(function (i) { return toReview(pairs[i]) && !review.marks[pairs[i]._key]; });
+    if (!nav.length) {
+      var left = pairs.filter(function (p) { return toReview(p) && !review.marks[p._key]; }).length;
+      say(left ? left + " unreviewed pair(s) are hidden by the filter or a closed group." :
+        "Every changed and error pair has a review mark.");
+      return;
+    }
+    var after = nav.filter(function (i) { return pairs[i].rank > (pairs[state.sel] || { rank: 0 }).rank; });
+    select(after.length ? after[0] : nav[0]);
+  }
+
   // ---------------------------------------------------------------- help
   var KEYS = [
     ["j", "next pair"], ["k", "previous pair"], ["n", "next region (scrolls and zooms to it)"], ["p", "previous region"],
     ["1 … 5", "side by side, swipe, onion skin, blink, heat map"], ["b", "blink: pause and flip reference / test"],
     ["z", "zoom in on the region / back to the whole width"],
     ["+  −", "zoom in / out"], ["f", "fit width"], ["0", "actual size (100%)"], ["x", "show / hide region boxes"],
+    ["s", "mark the pair seen (again: clear the mark)"], ["a", "mark the pair accepted"],
+    ["w", "mark the pair needs work (the release cannot be approved from the served page)"],
+    ["r", "next unreviewed changed or error pair"],
     ["/", "filter by label, URL, selector"], ["u", "open / close the unchanged pairs"], ["?", "this help"],
     ["Esc", "close this help / clear and leave the filter box"]
   ];
@@ -1120,6 +1269,10 @@
     else if (k === "x" && v) { v.boxToggle.checked = !v.boxToggle.checked; v.showBoxes = v.boxToggle.checked; v.layout(); }
     else if (k === "/") { ui.search.focus(); ui.search.select(); }
     else if (k === "u") { toggleGroup("unchanged"); }
+    else if (k === "s") { setMark(pairs[state.sel], "seen"); }
+    else if (k === "a") { setMark(pairs[state.sel], "accepted"); }
+    else if (k === "w") { setMark(pairs[state.sel], "needs-work"); }
+    else if (k === "r") { nextUnreviewed(); }
     else if (k === "?") { toggleHelp(); }
     else { handled = false; }
     if (handled) { e.preventDefault(); }
@@ -1159,11 +1312,15 @@
     var go = el("button", { class: "btn " + (action === "approve" ? "primary" : action === "hold" ? "warn" : "danger"),
       type: "button", id: "action-confirm", text: label });
     var describe = (actions.describe || {})[action] || "";
+    var flagged = action === "approve" ? pairs.filter(function (p) { return review.marks[p._key] === "needs-work"; }) : [];
     var back = el("div", { class: "modal-back", id: "action-dialog" },
       el("div", { class: "modal", role: "dialog", "aria-modal": "true", "aria-labelledby": "action-title" },
         el("h2", { id: "action-title", text: label + " " + (actions.tag || "this release") +
           (actions.project ? " of " + actions.project : "") + "?" }),
         describe ? el("p", { class: "wrap", text: describe }) : null,
+        flagged.length ? el("p", { class: "notice hold", id: "needs-work-notice", text: flagged.length +
+          " pair(s) marked “needs work”: " + flagged.slice(0, 5).map(function (p) { return p.label + " [" + p.viewport + "]"; })
+          .join("; ") + (flagged.length > 5 ? "; …" : "") + ". Approve is refused until those marks are cleared." }) : null,
         force ? el("p", { class: "notice hold", text: "The review says HOLD (" + ((data.counts || {}).changed || 0) +
           " changed, " + ((data.counts || {}).error || 0) + " error). Approving anyway overrides it: give the reason; " +
           "it is written to the audit log." }) : null,
@@ -1214,6 +1371,7 @@
 
   // ---------------------------------------------------------------- start
   function start() {
+    loadLocalMarks();
     buildHeader();
     buildList();
     document.addEventListener("keydown", onKey);
@@ -1232,6 +1390,8 @@
     } else {
       showNothing();
     }
+    refreshMarks();
+    loadServerMarks();
     document.documentElement.setAttribute("data-ready", "true");
     if (window.performance && performance.mark) { performance.mark("review-ready"); }
   }
