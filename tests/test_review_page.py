@@ -575,3 +575,49 @@ def test_review_marks_keys_progress_and_next_unreviewed_kept_in_the_browser_per_
     assert page.text_content("#review-progress").startswith("reviewed 0/")
     assert page.locator('#list .row[data-review="needs-work"]').count() == 0
     clean(page, w)
+
+
+@pytest.mark.slow
+def test_an_error_with_both_images_shows_the_comparison_and_stays_an_error(chromium, tmp_path):
+    import shutil
+
+    from PIL import Image, ImageDraw
+
+    from reviewer.analyze import run
+    from reviewer.config import Settings
+
+    # BackstopJS said "Reference file not found" for Contact; the reference was captured afterwards
+    report = tmp_path / "backstop_data"
+    shutil.copytree(FIXTURE, report)
+    test_image = next((report / "bitmaps_test").iterdir()) / "fixture_Contact_0_document_0_phone.png"
+    reference = report / "bitmaps_reference" / test_image.name
+    assert not reference.exists()
+    with Image.open(test_image) as im:
+        ref = im.convert("RGB")
+    ImageDraw.Draw(ref).rectangle((20, 120, 200, 170), fill=(200, 30, 30))
+    ref.save(reference)
+    review, out = run(report, tmp_path / "out", Settings(), use_cache=False)
+    rp = next(r for r in review.ranked if r.pair.file == test_image.name)
+    assert rp.pair.backstop_error and "Reference file not found" in rp.pair.backstop_error
+    # the verdict and the decision are those of a broken run
+    assert rp.analysis.verdict.value == "error" and rp.score == 0
+    assert rp.analysis.reason.startswith("BackstopJS: Reference file not found")
+    assert "compared for display only" in rp.analysis.reason
+    assert review.decision.action == "hold" and review.counts["error"] == 6
+    assert any(r.significant for r in rp.analysis.regions)  # the evidence: where the images differ
+    page, w = opened(chromium, out / "index.html", f"pair={rp.rank}")
+    page.wait_for_function("() => Array.from(document.querySelectorAll('img.layer')).every(i => i.naturalWidth)")
+    assert page.text_content(".ptitle .badge") == "error"
+    assert page.text_content("#evidence").startswith("BackstopJS errored; images found afterwards")
+    assert "backstop reference" in page.text_content("#error-hint")
+    assert page.locator(".pane").count() == 2
+    assert page.locator(".pane[data-role=test] .box").count() == len(rp.analysis.regions)
+    assert page.locator("#regions .region").count() == len(rp.analysis.regions)
+    # the same error without its reference: no comparison, the same hint
+    other = next(r for r in review.ranked if r.pair.label == "Contact" and r.pair.viewport == "desktop")
+    page.goto(file_url(out / "index.html", f"pair={other.rank}"))
+    page.reload()
+    page.wait_for_selector("html[data-ready=true]")
+    assert page.locator("#evidence").count() == 0 and page.locator(".pane .box").count() == 0
+    assert "backstop reference" in page.text_content("#error-hint")
+    clean(page, w)

@@ -125,6 +125,30 @@
     var s = data.settings;
     return s && s[name] !== undefined ? name + " = " + s[name] : name;
   }
+  /* BackstopJS reported an error, yet both screenshots are in the report (captured afterwards):
+     the comparison is shown, the pair stays an error. */
+  function evidence(p) {
+    return p.verdict === "error" && !!(p.backstop && p.backstop.error) && okImg(p.images && p.images.reference) &&
+      okImg(p.images && p.images.test);
+  }
+  // Errors whose cause is known, and what to do about them.
+  var ERROR_HINTS = [
+    [/reference file not found|reference image .* is missing/i, "No reference screenshot: run `backstop reference` " +
+      "for this scenario (e.g. `backstop reference --filter=\"LABEL\"`), then `backstop test` again."],
+    [/waiting for selector .* failed|readyselector|waiting failed/i, "The page never showed what BackstopJS waited " +
+      "for (readySelector / selector): check the page renders it, or raise readyTimeout in backstop.json."],
+    [/placeholder|selector was not found|element not found/i, "The selector is not on the page any more: if the " +
+      "element was removed on purpose, update or drop the scenario; otherwise the page lost it."],
+    [/net::err_|navigation timeout|econnrefused|err_name_not_resolved/i, "The page did not load: check that its URL " +
+      "answers from where BackstopJS runs, then run `backstop test` again."]
+  ];
+  function errorHint(p) {
+    var text = [p.reason, p.backstop && p.backstop.error].join("\n");
+    for (var i = 0; i < ERROR_HINTS.length; i++) {
+      if (ERROR_HINTS[i][0].test(text)) { return ERROR_HINTS[i][1].replace("LABEL", p.label); }
+    }
+    return null;
+  }
   function selectorText(p) { return p.selector === "" ? "(no selector)" : p.selector; }
 
   // ---------------------------------------------------------------- header
@@ -456,6 +480,14 @@
       el("div", { class: "who", text: "BackstopJS" }), el("span", { class: "wrap", text: bsText }),
       note ? el("div", null, el("strong", { text: note })) : null);
     var head = el("div", { class: "phead" }, title, meta, el("div", { class: "verdicts" }, ours, theirs));
+    var hint = p.verdict === "error" ? errorHint(p) : null;
+    if (evidence(p) || hint) {
+      head.appendChild(el("div", { class: "errorbox", id: "error-note" },
+        evidence(p) ? el("strong", { id: "evidence", text: "BackstopJS errored; images found afterwards. " }) : null,
+        evidence(p) ? el("span", { text: "The comparison below is for information only: the pair stays an error, and " +
+          "the release stays on hold until BackstopJS runs cleanly. " }) : null,
+        hint ? el("span", { id: "error-hint", text: hint }) : null));
+    }
     var rc = recaptureNote(p.recapture);
     if (rc) { head.appendChild(rc); }
     if (p.score_terms && p.score_terms.length) {
@@ -552,6 +584,7 @@
       (regs.length > sig ? (sig ? ", " : "") + (regs.length - sig) + " discounted" : "") : "No regions" }));
     if (!regs.length) {
       side.appendChild(el("p", { class: "muted", text: p.verdict === "unchanged" ? "The screenshots are identical." :
+        evidence(p) ? "The images found afterwards show no difference a person would see." :
         p.verdict === "error" ? "Nothing was compared: see the error above." : "Nothing to point at." }));
     }
     this.cards = regs.map(function (r, k) {
