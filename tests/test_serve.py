@@ -341,7 +341,7 @@ def test_review_marks_made_on_the_served_page_are_shown_to_the_next_reviewer(chr
     second.keyboard.press("Escape")
     # accepting it instead replaces the mark for everyone
     second.keyboard.press("a")
-    second.wait_for_function("() => document.getElementById('review-progress').textContent.includes('accepted')")
+    second.wait_for_selector('#list .row.changed[data-review="accepted"]')
     for _ in range(50):
         if "accepted" in state_file.read_text():
             break

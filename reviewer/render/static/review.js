@@ -186,10 +186,10 @@
       el("button", { class: "btn", type: "button", id: "filter-clear", title: "Show every pair again",
         onclick: function () { clearFilters(); }, text: "clear ✕" }));
     var slot = document.getElementById("filters");
-    ui.progress = el("span", { id: "review-progress", class: "progress",
-      title: "Pairs to look at (changed and error) that have a review mark. s: seen, a: accepted, w: needs work, " +
-        "r: next unreviewed" });
-    append(slot, [chips, vpSel, search, shown, ui.progress]);
+    ui.progress = el("span", { id: "review-progress", class: "progress" });
+    append(slot, [chips, vpSel, search, ui.progress]);
+    // Above the list it cuts down, outside its scrolling: seen whatever the list shows.
+    document.getElementById("filterbar").appendChild(shown);
     ui.search = search;
     ui.vpSel = vpSel;
     ui.chips = chips;
@@ -606,9 +606,9 @@
         el("dt", { text: "rule" }), el("dd", { class: "wrap", text: (KIND_HELP[r.kind] || r.kind) +
           (SETTING_FOR_KIND[r.kind] ? " [" + setting(SETTING_FOR_KIND[r.kind]) + "]" : "") }));
       var figs = [];
-      if (okImg(c.reference)) { figs.push(el("figure", null, img(c.reference, "", "reference crop of region " + (k + 1), true),
+      if (okImg(c.reference)) { figs.push(el("figure", null, cropImg(c.reference, "reference crop of region " + (k + 1)),
         el("figcaption", { text: "reference" }))); }
-      if (okImg(c.test)) { figs.push(el("figure", null, img(c.test, "", "test crop of region " + (k + 1), true),
+      if (okImg(c.test)) { figs.push(el("figure", null, cropImg(c.test, "test crop of region " + (k + 1)),
         el("figcaption", { text: "test" }))); }
       var card = el("div", { class: "region", "data-k": k, tabindex: "0", role: "button",
         "aria-label": "Region " + (k + 1) + ": " + kindTxt,
@@ -635,6 +635,22 @@
     }
     side.appendChild(el("div", { class: "legend" }, legend));
   };
+
+  /* A crop of a wide, short region squeezed to the panel's width would be a few pixels tall:
+     such a crop keeps a readable height and scrolls sideways instead. */
+  var CROP_MIN_H = 56;
+  function cropImg(path, alt) {
+    var node = img(path, "", alt, true);
+    node.addEventListener("load", function () {
+      var want = Math.min(CROP_MIN_H, node.naturalHeight);
+      if (node.naturalHeight && node.clientHeight < want - 0.5) {
+        node.style.width = Math.round(want * node.naturalWidth / node.naturalHeight) + "px";
+        node.style.maxWidth = "none";
+        if (node.parentNode) { node.parentNode.classList.add("wide"); }
+      }
+    });
+    return node;
+  }
 
   Viewer.prototype.setView = function (mode, initial) {
     var self = this;
@@ -1195,8 +1211,9 @@
     pairs.forEach(function (p) { var m = review.marks[p._key]; if (m) { counts[m]++; } });
     if (ui.progress) {
       ui.progress.textContent = (need.length ? "reviewed " + done + "/" + need.length : "nothing to review") +
-        (counts["needs-work"] ? " · " + counts["needs-work"] + " needs work" : "") +
-        (counts.accepted ? " · " + counts.accepted + " accepted" : "");
+        (counts["needs-work"] ? " · " + counts["needs-work"] + " needs work" : "");
+      ui.progress.title = counts.seen + " seen, " + counts.accepted + " accepted, " + counts["needs-work"] +
+        " needs work. Changed and error pairs count. s: seen, a: accepted, w: needs work, r: next unreviewed";
       ui.progress.classList.toggle("bad", counts["needs-work"] > 0);
       ui.progress.classList.toggle("done", need.length > 0 && done === need.length && !counts["needs-work"]);
     }
