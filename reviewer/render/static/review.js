@@ -145,7 +145,8 @@
   function errorHint(p) {
     var text = [p.reason, p.backstop && p.backstop.error].join("\n");
     for (var i = 0; i < ERROR_HINTS.length; i++) {
-      if (ERROR_HINTS[i][0].test(text)) { return ERROR_HINTS[i][1].replace("LABEL", p.label); }
+      // a function, so that "$&" and the like in a label stay text
+      if (ERROR_HINTS[i][0].test(text)) { return ERROR_HINTS[i][1].replace("LABEL", function () { return p.label; }); }
     }
     return null;
   }
