@@ -570,6 +570,9 @@ def test_review_marks_keys_progress_and_next_unreviewed_kept_in_the_browser_per_
     assert mark_of(1) == "" and progress() == f"reviewed 0/{to_review}"
     page.keyboard.press("w")  # needs work
     assert mark_of(1) == "needs-work" and progress() == f"reviewed 1/{to_review} · 1 needs work"
+    # the pressed button says which mark it is in its own colour: red for needs work
+    background = "(s) => getComputedStyle(document.querySelector(s)).backgroundColor"
+    assert page.evaluate(background, "#mark-needs-work") == page.evaluate(background, ".chip .n.changed")
     page.keyboard.press("r")  # next unreviewed: #2
     assert page.get_attribute("#detail", "data-rank") == "2"
     page.keyboard.press("s")  # seen
