@@ -644,3 +644,35 @@ def test_an_error_with_both_images_shows_the_comparison_and_stays_an_error(chrom
     assert page.locator("#evidence").count() == 0 and page.locator(".pane .box").count() == 0
     assert "backstop reference" in page.text_content("#error-hint")
     clean(page, w)
+
+
+def test_long_path_labels_keep_their_distinctive_end_in_the_list_and_whole_in_the_header(chromium, tmp_path):
+    """A 765-pair report's labels look like `/components/textarea/example-textarea-error`: cut at
+    the end they all read `/components/textarea/…`. The list cuts them in the middle."""
+    from dataclasses import replace
+
+    review = large_review(40, tmp_path)
+    ends = ["example-textarea-error", "example-textarea-disabled", "example-select-multiple"]
+    ranked = tuple(replace(rp, pair=replace(rp.pair, label=f"/components/forms/with-a-long-section-name/"
+                                                            f"{ends[k % 3]}-{k:02d}"))
+                   for k, rp in enumerate(review.ranked))
+    page_file = write_page(replace(review, ranked=ranked), tmp_path)
+    page, w = opened(chromium, page_file)
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.wait_for_timeout(200)
+    rows = page.eval_on_selector_all("#list .row:not([hidden]) .lb", """els => els.map(e => {
+        const tail = e.querySelector('.lb-tail'), end = e.querySelector('.lb-end');
+        const head = e.querySelector('.lb-head');
+        return {title: e.title, text: e.textContent, tail: end.textContent,
+                endRight: end.getBoundingClientRect().right, boxRight: tail.getBoundingClientRect().right,
+                headCut: head.scrollWidth > head.clientWidth + 1 || head.clientWidth === 0}; })""")
+    assert len(rows) >= 10
+    for r in rows:
+        assert r["title"] == r["text"] and r["title"].startswith("/components/")
+        # the label's last characters are drawn at the right edge of its box: its end is visible
+        assert r["tail"].endswith(r["title"][-5:]) and abs(r["endRight"] - r["boxRight"]) <= 1, r
+    assert any(r["headCut"] for r in rows)  # the list is narrower than the labels: the head gave way
+    title = page.locator("#pair-title")
+    assert title.text_content() == rows[0]["title"]
+    assert page.evaluate("e => e.scrollWidth <= e.clientWidth + 1", title.element_handle())  # whole, wrapped
+    clean(page, w)

@@ -276,7 +276,7 @@
       id: "row-" + p.rank, "data-rank": p.rank, onclick: function () { select(p._i); } },
       el("span", { class: "rk", text: "#" + p.rank }),
       el("span", { class: "rv" }),
-      el("span", { class: "lb", title: p.label, text: p.label }),
+      labelEl(p.label),
       el("span", { class: "sc", text: p.verdict === "changed" ? fmt(p.score) : "" }),
       el("span", { class: "sub", text: p.viewport + (p.selector && p.selector !== "document" ? " · " + p.selector : "") +
         " · " + what }),
@@ -284,6 +284,22 @@
         title: missed ? bsTitle + ": BackstopJS misses this change" : bsTitle,
         text: "BS " + (p.backstop.status || "?") + (missed ? " · missed" : "") }));
     return row;
+  }
+
+  // Labels are often paths ("/components/textarea/example-textarea-error") whose distinctive
+  // part is the end: cut in the middle. The head gives up its width first (it shrinks a
+  // thousand times faster); if the tail still does not fit, it loses its start, never its end
+  // (right-to-left box around a left-to-right isolate). The whole label is the tooltip.
+  function labelParts(label) {
+    var cut = Math.max(label.lastIndexOf("/", label.length - 2) + 1, Math.floor(label.length * 0.45));
+    if (label.length - cut > 40) { cut = label.length - 40; }
+    return [label.slice(0, cut), label.slice(cut)];
+  }
+  function labelEl(label) {
+    var parts = labelParts(label);
+    return el("span", { class: "lb", title: label },
+      el("span", { class: "lb-head", text: parts[0] }),
+      el("span", { class: "lb-tail" }, el("span", { class: "lb-end", dir: "ltr", text: parts[1] })));
   }
 
   function toggleGroup(v, open) {
