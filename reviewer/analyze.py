@@ -81,11 +81,28 @@ def _process_failed(job: PairJob, exc: BaseException) -> PairResult:
 
 
 def _analyze_pair(job: PairJob, started: float, keys: list[str] | None = None) -> tuple[PairAnalysis, PairAssets]:
-    pair, settings = job.pair, job.settings
+    pair = job.pair
     if pair.path_problem:
         return error(pair.path_problem, started), PairAssets()
     if pair.backstop_error:
-        return error(f"BackstopJS: {pair.backstop_error}", started), copy_screenshots(job.folder)
+        reason = f"BackstopJS: {pair.backstop_error}"
+        if all(path is not None and path.is_file() for path in (pair.reference, pair.test)):
+            # BackstopJS gave up on the pair, yet both screenshots are in the report (a reference
+            # captured afterwards, say): compare them so the page can show the evidence. The run
+            # was broken all the same, so the pair stays an error and the release on hold.
+            found, assets = _compare(job, started, keys)
+            return replace(found, verdict=Verdict.ERROR,
+                           reason=f"{reason} ({EVIDENCE_NOTE}: {found.reason})"), assets
+        return error(reason, started), copy_screenshots(job.folder)
+    return _compare(job, started, keys)
+
+
+# Said of an error pair whose images were compared anyway (the review page shows the comparison).
+EVIDENCE_NOTE = "both images are in the report; compared for display only"
+
+
+def _compare(job: PairJob, started: float, keys: list[str] | None = None) -> tuple[PairAnalysis, PairAssets]:
+    pair, settings = job.pair, job.settings
     for what, path in (("reference", pair.reference), ("test", pair.test)):
         if path is None:
             return error(f"the report names no {what} image for this pair", started), PairAssets()

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from reviewer import review_state
 from reviewer.errors import ReviewerError, UsageError
 
 if TYPE_CHECKING:  # the imaging stack and the CircleCI client load only when a command needs them
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # the imaging stack and the CircleCI client load only when a 
     from reviewer.model import Review
 
 ENDPOINT = "/api/action"
+STATE_ENDPOINT = "/api/state"  # per-pair review marks (reviewer.review_state)
 SECRET_HEADER = "X-Reviewer-Session"
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 MAX_BODY = 16 * 1024
@@ -84,6 +86,7 @@ class ServeConfig:
     handler: ActionHandler | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     log: Callable[[str], None] | None = None
+    state: review_state.StateStore | None = None
 
 
 def new_secret() -> str:
@@ -94,7 +97,7 @@ def page_actions(secret: str, *, project: str | None, tag: str | None, enabled: 
                  why_disabled: str | None = None) -> dict[str, Any]:
     """What the page needs to show the buttons (see reviewer.render.html.render_html)."""
     return {"endpoint": ENDPOINT, "secret": secret, "enabled": enabled, "why_disabled": why_disabled,
-            "project": project, "tag": tag, "describe": DESCRIBE}
+            "project": project, "tag": tag, "describe": DESCRIBE, "state_endpoint": STATE_ENDPOINT}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -168,6 +171,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, self.cfg.review_json.read_bytes(), "application/json; charset=utf-8")
         elif path.startswith("/images/"):
             self._image(path)
+        elif path == STATE_ENDPOINT and self.cfg.state is not None:
+            self._json(HTTPStatus.OK, self.cfg.state.snapshot())
         else:
             self._refuse(HTTPStatus.NOT_FOUND, "not found")
 
@@ -191,6 +196,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         if not self._host_ok():
             return
+        if urlsplit(self.path).path == STATE_ENDPOINT:
+            self._post_state()
+            return
         if urlsplit(self.path).path != ENDPOINT:
             self._refuse(HTTPStatus.NOT_FOUND, "not found")
             return
@@ -206,6 +214,10 @@ class _Handler(BaseHTTPRequestHandler):
                                               "(or pass --project and --tag)")
             return
         action, reason, force = body
+        blocker = self.cfg.state.approve_blocker() if action == "approve" and self.cfg.state else None
+        if blocker:  # answered like the checks of reviewer.actions that refuse: 200, ok false, the reason
+            self._json(HTTPStatus.OK, {"ok": False, "refused": True, "action": action, "message": blocker})
+            return
         if not self.cfg.lock.acquire(blocking=False):
             self._refuse(HTTPStatus.CONFLICT, "another action is running; wait for its answer")
             return
@@ -220,6 +232,37 @@ class _Handler(BaseHTTPRequestHandler):
         from reviewer.redact import redact
 
         answer["message"] = redact(str(answer.get("message", "")))
+        self._json(HTTPStatus.OK, answer)
+
+    def _post_state(self) -> None:
+        """A review mark from the page: the same secret, origin and Host rules as the actions."""
+        why = self._why_not_same_origin()
+        if why:
+            self._refuse(HTTPStatus.FORBIDDEN, why)
+            return
+        if self.cfg.state is None:
+            self._refuse(HTTPStatus.NOT_FOUND, "this server keeps no review state")
+            return
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            self._refuse(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
+            return
+        if length < 0 or length > MAX_BODY:
+            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request too large")
+            return
+        try:
+            answer = self.cfg.state.update(json.loads(self.rfile.read(length) or b"null"))
+        except review_state.StateError as exc:
+            self._refuse(HTTPStatus.CONFLICT if exc.conflict else HTTPStatus.BAD_REQUEST, str(exc))
+            return
+        except ValueError:
+            self._refuse(HTTPStatus.BAD_REQUEST, "the request must be JSON")
+            return
+        except OSError as exc:
+            self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR,
+                         f"cannot write {review_state.STATE_FILE}: {exc.strerror or exc}; check the output folder")
+            return
         self._json(HTTPStatus.OK, answer)
 
     def _why_not_same_origin(self) -> str | None:
@@ -442,7 +485,7 @@ def make_server(target: str, *, settings: Settings, tag: str | None = None, proj
 
         cfg = ServeConfig(page=render_page(data, actions), images=out_dir / "images",
                           review_json=out_dir / "review.json", secret=secret, allowed_hosts=hosts, handler=handler,
-                          log=log)
+                          log=log, state=review_state.StateStore.beside(out_dir, data))
         server = ReviewServer(cfg, host, port)
     except BaseException:
         if owned is not None:

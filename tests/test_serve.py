@@ -27,7 +27,8 @@ from reviewer import audit
 from reviewer.circleci import CircleCIClient
 from reviewer.config import Settings
 from reviewer.errors import UsageError
-from reviewer.serve import ENDPOINT, SECRET_HEADER, ReviewServer, allowed_hosts, make_server
+from reviewer.review_state import STATE_FILE
+from reviewer.serve import ENDPOINT, SECRET_HEADER, STATE_ENDPOINT, ReviewServer, allowed_hosts, make_server
 
 pytest_plugins = ["circleci_fixtures"]
 
@@ -283,3 +284,86 @@ def test_the_log_shows_actions_and_refusals_not_every_image(fixture_review):
     finally:
         server.close()
     assert len(lines) == 2 and " 404 " in lines[0] and " 403 " in lines[1], lines
+
+
+def test_review_marks_follow_the_same_rules_as_the_actions_and_needs_work_blocks_approve(serving, cci,
+                                                                                        approving_report):
+    server, wf, log = serving(approving_report, "v1.7.0")
+    port = server.httpd.server_address[1]
+    store = server.cfg.state
+    assert store is not None
+    state_file = server.cfg.review_json.parent / STATE_FILE
+    key = next(iter(store.keys))
+    mark = {"digest": store.digest, "pair": key, "state": "needs-work"}
+    secret = server.cfg.secret
+    # the same secret / origin / Host rules as Approve and Hold: refused, nothing written
+    assert post(server, mark, path=STATE_ENDPOINT)[0] == 403
+    assert post(server, mark, secret="guess", path=STATE_ENDPOINT)[0] == 403
+    assert post(server, mark, secret=secret, origin="http://evil.example", path=STATE_ENDPOINT)[0] == 403
+    assert post(server, mark, secret=secret, origin=None, path=STATE_ENDPOINT)[0] == 403
+    assert post(server, mark, secret=secret, ctype="text/plain", path=STATE_ENDPOINT)[0] == 403
+    evil = f"evil.example:{port}"
+    assert post(server, mark, secret=secret, host=evil, origin=f"http://{evil}", path=STATE_ENDPOINT)[0] == 421
+    assert get(server, STATE_ENDPOINT, host=evil)[0] == 421
+    assert not state_file.exists()
+    # a page of another analysis, an unknown pair or state: refused with what to do
+    status, answer = post(server, {**mark, "digest": "0" * 64}, secret=secret, path=STATE_ENDPOINT)
+    assert status == 409 and "reload the page" in answer["message"]
+    assert post(server, {**mark, "pair": "../review.json"}, secret=secret, path=STATE_ENDPOINT)[0] == 400
+    assert post(server, {**mark, "state": "approved"}, secret=secret, path=STATE_ENDPOINT)[0] == 400
+    assert not state_file.exists()
+    # a good mark is kept next to review.json and given back to whoever asks
+    status, answer = post(server, mark, secret=secret, path=STATE_ENDPOINT)
+    assert status == 200 and answer["pairs"] == {key: "needs-work"}
+    on_disk = json.loads(state_file.read_text())
+    assert on_disk["digest"] == store.digest and on_disk["pairs"][key]["state"] == "needs-work"
+    status, body = get(server, STATE_ENDPOINT)
+    assert status == 200 and json.loads(body)["pairs"] == {key: "needs-work"}
+    # while a pair needs work, Approve is refused with the reason, and nothing reaches CircleCI
+    status, answer = post(server, {"action": "approve"}, secret=secret)
+    assert status == 200 and answer["ok"] is False and answer["refused"] and "needs work" in answer["message"]
+    assert "Home [" in answer["message"]
+    assert cci.find("POST", r".") == [] and cci.job(wf, "hold-production").status == "on_hold" and not log.exists()
+    # cleared: Approve goes through its usual checks again
+    assert post(server, {**mark, "state": None}, secret=secret, path=STATE_ENDPOINT)[1]["pairs"] == {}
+    status, answer = post(server, {"action": "approve"}, secret=secret)
+    assert status == 200 and answer["ok"] is True, answer
+    assert cci.job(wf, "hold-production").status == "success"
+
+
+@pytest.mark.browser
+def test_review_marks_made_on_the_served_page_are_shown_to_the_next_reviewer(chromium, serving, cci,
+                                                                             holding_report):
+    server, _wf, log = serving(holding_report, "v1.8.0")
+    state_file = server.cfg.review_json.parent / STATE_FILE
+    first, w1 = open_page(chromium, server.url)
+    assert first.text_content("#review-progress") == "reviewed 0/1"
+    first.keyboard.press("w")  # the changed pair, selected on opening
+    first.wait_for_function("() => document.getElementById('review-progress').textContent.includes('needs work')")
+    for _ in range(50):
+        if state_file.exists():
+            break
+        first.wait_for_timeout(100)
+    (mark,) = json.loads(state_file.read_text())["pairs"].values()
+    assert mark["state"] == "needs-work"
+    # a colleague opening the page sees the mark, in the header and on the pair
+    second, w2 = open_page(chromium, server.url)
+    second.wait_for_function("() => document.getElementById('review-progress').textContent.includes('needs work')")
+    assert second.text_content("#review-progress") == "reviewed 1/1 · 1 needs work"
+    assert second.get_attribute("#list .row.changed", "data-review") == "needs-work"
+    assert second.get_attribute("#mark-needs-work", "aria-pressed") == "true"
+    # and cannot approve: the dialog says why before, the server refuses with the reason
+    text = act(second, "approve", "looked fine to me")
+    assert "needs work" in second.text_content("#needs-work-notice")
+    assert "needs work" in text and cci.find("POST", r".") == [] and not log.exists()
+    second.keyboard.press("Escape")
+    # accepting it instead replaces the mark for everyone
+    second.keyboard.press("a")
+    second.wait_for_selector('#list .row.changed[data-review="accepted"]')
+    for _ in range(50):
+        if "accepted" in state_file.read_text():
+            break
+        second.wait_for_timeout(100)
+    assert server.cfg.state is not None and server.cfg.state.approve_blocker() is None
+    for page, w in ((first, w1), (second, w2)):
+        assert w.page_errors == [] and w.console_errors == [] and page.evaluate("window.__csp") == []

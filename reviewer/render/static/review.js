@@ -12,9 +12,11 @@
   "use strict";
 
   var VERDICTS = ["changed", "error", "noise", "unchanged"];
+  // [mode, button text, key, full name]: short button texts keep the toolbar on one line on a
+  // laptop screen, so the image does not jump when the mode changes.
   var VIEWS = [
-    ["side", "Side by side", "1"], ["swipe", "Swipe", "2"], ["onion", "Onion", "3"],
-    ["blink", "Blink", "4"], ["heat", "Heat map", "5"]
+    ["side", "Side", "1", "Side by side"], ["swipe", "Swipe", "2", "Swipe"], ["onion", "Onion", "3", "Onion skin"],
+    ["blink", "Blink", "4", "Blink"], ["heat", "Heat", "5", "Heat map"]
   ];
   var KIND_HELP = {
     content: "The outlines differ: text, an image or the layout changed, visibly (the judge's visible difference " +
@@ -31,6 +33,8 @@
     ignored: "Inside a configured ignore region: never counts.",
     dynamic: "Noise: this area also differs between captures of the same build (a clock, a counter, a carousel)."
   };
+  var LEGEND = [["content", "content changed"], ["colour", "colour changed"], ["shift", "moved"],
+    ["inserted", "rows inserted"], ["removed", "rows removed"], ["noise", "noise"], ["dynamic", "dynamic"]];
   var SETTING_FOR_KIND = { drift: "drift_delta_e", invisible: "sensitivity", content: "sensitivity",
     colour: "sensitivity", shift: "max_shift_px", ignored: "ignore_regions" };
   var IMG_RE = /^images\/[A-Za-z0-9_\-]+(\/[A-Za-z0-9_\-.]+)*\.png$/;
@@ -39,6 +43,11 @@
   var actions = readJSON("review-actions") || {};
   var pairs = data.pairs || [];
   pairs.forEach(function (p, i) { p._i = i; p._search = [p.label, p.url, p.selector, p.file].join("\n").toLowerCase(); });
+  // A pair's name in the review state: its file name, with "#rank" when the report uses the
+  // name twice (reviewer/review_state.py names pairs the same way).
+  var fileCount = {};
+  pairs.forEach(function (p) { fileCount[p.file] = (fileCount[p.file] || 0) + 1; });
+  pairs.forEach(function (p) { p._key = fileCount[p.file] === 1 ? p.file : p.file + "#" + p.rank; });
 
   var state = {
     sel: -1, view: "side", filters: { verdicts: { changed: true, error: true, noise: true, unchanged: true },
@@ -46,7 +55,7 @@
     open: { changed: true, error: true, noise: true, unchanged: false }, viewer: null
   };
   var groups = {}; // verdict -> {section, body, rows: {pairIndex: row}, built}
-  var ui = {};
+  var ui = { chipN: {} };
 
   // ---------------------------------------------------------------- helpers
   function readJSON(id) {
@@ -96,9 +105,50 @@
     if (r.kind === "dynamic") { return "dynamic"; }
     return significant(r) ? r.kind : "noise";
   }
+  function isBand(r) { return r.kind === "inserted" || r.kind === "removed"; }
+  /* A band of whole columns (the page got wider or narrower) starts right of x 0; rows span it. */
+  function isColumns(r) { return isBand(r) && r.x > 0; }
+  /* How many rows (columns) a band holds: for a removed band the test image only has the seam. */
+  function bandSize(r) {
+    if (isColumns(r)) { return r.kind === "removed" ? Math.round(r.pixels / Math.max(r.ref_h || r.h, 1)) : r.w; }
+    return r.kind === "removed" ? (r.ref_h || 0) : r.h;
+  }
+  /* "85 rows removed at y 868 of the reference" / "40 rows inserted at y 300 of the test" */
+  function bandText(r) {
+    var n = bandSize(r), cols = isColumns(r);
+    var unit = (cols ? "column" : "row") + (n === 1 ? "" : "s");
+    var removed = r.kind === "removed";
+    var at = cols ? "x " + int(removed ? r.x + 1 : r.x) : "y " + int(removed ? r.ref_y : r.y);
+    return int(n) + " " + unit + " " + r.kind + " at " + at + " of the " + (removed ? "reference" : "test");
+  }
   function setting(name) {
     var s = data.settings;
     return s && s[name] !== undefined ? name + " = " + s[name] : name;
+  }
+  /* BackstopJS reported an error, yet both screenshots are in the report (captured afterwards):
+     the comparison is shown, the pair stays an error. */
+  function evidence(p) {
+    return p.verdict === "error" && !!(p.backstop && p.backstop.error) && okImg(p.images && p.images.reference) &&
+      okImg(p.images && p.images.test);
+  }
+  // Errors whose cause is known, and what to do about them.
+  var ERROR_HINTS = [
+    [/reference file not found|reference image .* is missing/i, "No reference screenshot: run `backstop reference` " +
+      "for this scenario (e.g. `backstop reference --filter=\"LABEL\"`), then `backstop test` again."],
+    [/waiting for selector .* failed|readyselector|waiting failed/i, "The page never showed what BackstopJS waited " +
+      "for (readySelector / selector): check the page renders it, or raise readyTimeout in backstop.json."],
+    [/placeholder|selector was not found|element not found/i, "The selector is not on the page any more: if the " +
+      "element was removed on purpose, update or drop the scenario; otherwise the page lost it."],
+    [/net::err_|navigation timeout|econnrefused|err_name_not_resolved/i, "The page did not load: check that its URL " +
+      "answers from where BackstopJS runs, then run `backstop test` again."]
+  ];
+  function errorHint(p) {
+    var text = [p.reason, p.backstop && p.backstop.error].join("\n");
+    for (var i = 0; i < ERROR_HINTS.length; i++) {
+      // a function, so that "$&" and the like in a label stay text
+      if (ERROR_HINTS[i][0].test(text)) { return ERROR_HINTS[i][1].replace("LABEL", function () { return p.label; }); }
+    }
+    return null;
   }
   function selectorText(p) { return p.selector === "" ? "(no selector)" : p.selector; }
 
@@ -114,6 +164,7 @@
           b.setAttribute("aria-pressed", String(state.filters.verdicts[v]));
           applyFilters();
         } }, el("span", { class: "n " + v, text: (data.counts || {})[v] || 0 }), v);
+      ui.chipN[v] = b.firstChild;
       chips.appendChild(b);
     });
     var viewports = [];
@@ -129,9 +180,22 @@
         clearTimeout(timer);
         timer = setTimeout(function () { state.filters.text = search.value.trim().toLowerCase(); applyFilters(); }, 120);
       } });
+    // Always on screen while anything is filtered out, so a reviewer never believes a partial
+    // list is the whole report.
+    var shown = el("span", { id: "filter-state", class: "filtered", role: "status", hidden: true },
+      el("span", { id: "filter-text" }),
+      el("button", { class: "btn", type: "button", id: "filter-clear", title: "Show every pair again",
+        onclick: function () { clearFilters(); }, text: "clear ✕" }));
     var slot = document.getElementById("filters");
-    append(slot, [chips, vpSel, search]);
+    ui.progress = el("span", { id: "review-progress", class: "progress" });
+    append(slot, [chips, vpSel, search, ui.progress]);
+    // Above the list it cuts down, outside its scrolling: seen whatever the list shows.
+    document.getElementById("filterbar").appendChild(shown);
     ui.search = search;
+    ui.vpSel = vpSel;
+    ui.chips = chips;
+    ui.filterState = shown;
+    ui.cancelSearch = function () { clearTimeout(timer); };
     var right = document.getElementById("top-right");
     if (actions && actions.endpoint !== undefined) { buildActions(right); }
     right.appendChild(el("button", { class: "btn", type: "button", id: "help-btn", title: "Keyboard shortcuts (?)",
@@ -188,6 +252,7 @@
     });
     g.body.appendChild(frag);
     applyFilters(true);
+    refreshMarks();
   }
 
   function makeRow(p) {
@@ -210,13 +275,31 @@
     var row = el("div", { class: "row " + p.verdict, role: "option", "aria-selected": "false", tabindex: "-1",
       id: "row-" + p.rank, "data-rank": p.rank, onclick: function () { select(p._i); } },
       el("span", { class: "rk", text: "#" + p.rank }),
-      el("span", { class: "lb", title: p.label, text: p.label }),
+      el("span", { class: "rv" }),
+      labelEl(p.label),
       el("span", { class: "sc", text: p.verdict === "changed" ? fmt(p.score) : "" }),
       el("span", { class: "sub", text: p.viewport + (p.selector && p.selector !== "document" ? " · " + p.selector : "") +
         " · " + what }),
-      el("span", { class: "bs" + (missed ? " flag" : ""), title: missed ? bsTitle + ": BackstopJS misses this change" :
-        bsTitle, text: "BS " + (p.backstop.status || "?") }));
+      el("span", { class: "bs " + (p.backstop.status === "pass" ? "pass" : "fail") + (missed ? " missed" : ""),
+        title: missed ? bsTitle + ": BackstopJS misses this change" : bsTitle,
+        text: "BS " + (p.backstop.status || "?") + (missed ? " · missed" : "") }));
     return row;
+  }
+
+  // Labels are often paths ("/components/textarea/example-textarea-error") whose distinctive
+  // part is the end: cut in the middle. The head gives up its width first (it shrinks a
+  // thousand times faster); if the tail still does not fit, it loses its start, never its end
+  // (right-to-left box around a left-to-right isolate). The whole label is the tooltip.
+  function labelParts(label) {
+    var cut = Math.max(label.lastIndexOf("/", label.length - 2) + 1, Math.floor(label.length * 0.45));
+    if (label.length - cut > 40) { cut = label.length - 40; }
+    return [label.slice(0, cut), label.slice(cut)];
+  }
+  function labelEl(label) {
+    var parts = labelParts(label);
+    return el("span", { class: "lb", title: label },
+      el("span", { class: "lb-head", text: parts[0] }),
+      el("span", { class: "lb-tail" }, el("span", { class: "lb-end", dir: "ltr", text: parts[1] })));
   }
 
   function toggleGroup(v, open) {
@@ -230,11 +313,54 @@
   }
 
   function matches(p) {
+    return state.filters.verdicts[p.verdict] && matchesText(p);
+  }
+  function matchesText(p) {
     var f = state.filters;
-    if (!f.verdicts[p.verdict]) { return false; }
     if (f.viewport && p.viewport !== f.viewport) { return false; }
     if (f.text && p._search.indexOf(f.text) < 0) { return false; }
     return true;
+  }
+
+  /* What is filtered out, in words; "" when every pair is shown. */
+  function filterWords() {
+    var f = state.filters, words = [];
+    if (f.text) { words.push("“" + f.text + "”"); }
+    if (f.viewport) { words.push(f.viewport); }
+    var off = VERDICTS.filter(function (v) { return !f.verdicts[v]; });
+    if (off.length) { words.push("hiding " + off.join(", ")); }
+    return words.join(" · ");
+  }
+
+  function clearFilters() {
+    if (ui.cancelSearch) { ui.cancelSearch(); }
+    state.filters.text = "";
+    state.filters.viewport = "";
+    ui.search.value = "";
+    ui.vpSel.value = "";
+    VERDICTS.forEach(function (v) {
+      state.filters.verdicts[v] = true;
+      ui.chips.querySelector('[data-verdict="' + v + '"]').setAttribute("aria-pressed", "true");
+    });
+    applyFilters();
+  }
+
+  /* The header chips count the pairs the text and viewport filters let through. */
+  function updateFilterState(shownTotal) {
+    var filtered = !!(state.filters.text || state.filters.viewport);
+    VERDICTS.forEach(function (v) {
+      var n = ui.chipN[v];
+      if (!n) { return; }
+      var all = 0, hit = 0;
+      pairs.forEach(function (p) { if (p.verdict === v) { all++; if (matchesText(p)) { hit++; } } });
+      n.textContent = filtered ? hit + "/" + all : String(all);
+      n.parentNode.title = (filtered ? hit + " of " + all + " " + v + " pairs match the filter. " : "") +
+        "Show or hide " + v + " pairs";
+    });
+    var words = filterWords();
+    ui.filterState.hidden = !words;
+    ui.filterState.firstChild.textContent = words ? "Filtered: " + words + " — " + shownTotal + " of " +
+      pairs.length + " pairs shown" : "";
   }
 
   function applyFilters(quiet) {
@@ -254,6 +380,7 @@
       g.count.textContent = shown === g.members.length ? String(shown) : shown + " of " + g.members.length;
     });
     ui.empty.hidden = shownTotal > 0 || !pairs.length;
+    updateFilterState(shownTotal);
     if (quiet) { return; }
     var cur = pairs[state.sel];
     if (!cur || !matches(cur)) {
@@ -327,10 +454,10 @@
     v.setView(opts.view || state.view, true);
     if (opts.region !== undefined && opts.region >= 0) {
       v.focusRegion(opts.region);
-    } else if (p.verdict === "changed" && (p.regions || []).length) {
-      // the first region that counts: after a re-capture, dynamic ones may come before it
-      var first = (p.regions || []).findIndex(significant);
-      v.focusRegion(first < 0 ? 0 : first, true);
+    } else {
+      // Context first: the whole width of the page with every box drawn, scrolled to where
+      // the first change is; zooming in is the reviewer's choice (a region, n/p or z).
+      v.reveal(v.firstRegion());
     }
     updateHash();
   }
@@ -343,6 +470,7 @@
       el("span", { class: "vp", text: p.viewport + " · " + selectorText(p) }),
       p.verdict === "changed" ? el("span", { class: "sc", text: "score " + fmt(p.score) }) : null,
       el("span", { class: "spacer" }),
+      markButtons(p),
       el("span", { class: "muted", text: "#" + p.rank + " of " + pairs.length }),
       el("button", { class: "btn", type: "button", title: "Previous pair (k)", onclick: function () { step(-1); }, text: "‹ prev" }),
       el("button", { class: "btn", type: "button", title: "Next pair (j)", onclick: function () { step(1); }, text: "next ›" }));
@@ -369,6 +497,14 @@
       el("div", { class: "who", text: "BackstopJS" }), el("span", { class: "wrap", text: bsText }),
       note ? el("div", null, el("strong", { text: note })) : null);
     var head = el("div", { class: "phead" }, title, meta, el("div", { class: "verdicts" }, ours, theirs));
+    var hint = p.verdict === "error" ? errorHint(p) : null;
+    if (evidence(p) || hint) {
+      head.appendChild(el("div", { class: "errorbox", id: "error-note" },
+        evidence(p) ? el("strong", { id: "evidence", text: "BackstopJS errored; images found afterwards. " }) : null,
+        evidence(p) ? el("span", { text: "The comparison below is for information only: the pair stays an error, and " +
+          "the release stays on hold until BackstopJS runs cleanly. " }) : null,
+        hint ? el("span", { id: "error-hint", text: hint }) : null));
+    }
     var rc = recaptureNote(p.recapture);
     if (rc) { head.appendChild(rc); }
     if (p.score_terms && p.score_terms.length) {
@@ -433,10 +569,11 @@
     this.viewButtons = {};
     VIEWS.forEach(function (v) {
       var b = el("button", { class: "btn", type: "button", "data-view": v[0], "aria-pressed": "false",
-        title: v[1] + " (" + v[2] + ")", onclick: function () { self.setView(v[0]); } }, v[1] + " ", el("kbd", { text: v[2] }));
+        title: v[3] + " (" + v[2] + ")", onclick: function () { self.setView(v[0]); } }, v[1] + " ", el("kbd", { text: v[2] }));
       self.viewButtons[v[0]] = b;
       seg.appendChild(b);
     });
+    // The same width in every mode, empty or not: the controls after it never move.
     this.extra = el("span", { class: "extra" });
     var zoom = el("span", { class: "seg", role: "group", "aria-label": "Zoom" },
       el("button", { class: "btn", type: "button", title: "Zoom out (-)", onclick: function () { self.zoomBy(1 / 1.5); }, text: "−" }),
@@ -444,12 +581,12 @@
         onclick: function () { if (self.fit) { self.setZoom(1); } else { self.fitNow(); } }, text: "fit" }),
       el("button", { class: "btn", type: "button", title: "Zoom in (+)", onclick: function () { self.zoomBy(1.5); }, text: "+" }));
     var n = this.regions.length;
-    this.regionLabel = el("span", { class: "muted", id: "region-pos", text: n ? "–/" + n : "no regions" });
+    this.regionLabel = el("span", { class: "muted", id: "region-pos", text: n ? "region –/" + n : "no regions" });
     var nav = el("span", { class: "seg", role: "group", "aria-label": "Regions" },
-      el("button", { class: "btn", type: "button", title: "Previous region (p)", disabled: !n,
-        onclick: function () { self.stepRegion(-1); }, text: "◀ region" }),
-      el("button", { class: "btn", type: "button", title: "Next region (n)", disabled: !n,
-        onclick: function () { self.stepRegion(1); }, text: "region ▶" }));
+      el("button", { class: "btn", type: "button", title: "Previous region (p)", "aria-label": "Previous region",
+        disabled: !n, onclick: function () { self.stepRegion(-1); }, text: "◀" }),
+      el("button", { class: "btn", type: "button", title: "Next region (n)", "aria-label": "Next region",
+        disabled: !n, onclick: function () { self.stepRegion(1); }, text: "▶" }));
     var boxes = el("label", { title: "Show region boxes (x)" }, this.boxToggle = el("input", { type: "checkbox", checked: true,
       onchange: function () { self.showBoxes = self.boxToggle.checked; self.layout(); } }), " boxes");
     append(tb, [seg, this.extra, zoom, nav, this.regionLabel, boxes]);
@@ -464,6 +601,7 @@
       (regs.length > sig ? (sig ? ", " : "") + (regs.length - sig) + " discounted" : "") : "No regions" }));
     if (!regs.length) {
       side.appendChild(el("p", { class: "muted", text: p.verdict === "unchanged" ? "The screenshots are identical." :
+        evidence(p) ? "The images found afterwards show no difference a person would see." :
         p.verdict === "error" ? "Nothing was compared: see the error above." : "Nothing to point at." }));
     }
     this.cards = regs.map(function (r, k) {
@@ -471,9 +609,10 @@
       var area = r.w * r.h;
       var kindTxt = r.kind + (significant(r) ? "" : " (noise)");
       var dl = el("dl", null,
-        el("dt", { text: "where" }), el("dd", { text: "x " + r.x + ", y " + r.y + " · " + r.w + "×" + r.h + " px" +
-          (r.ref_h ? " · reference rows " + r.ref_y + "–" + (r.ref_y + r.ref_h) : "") }),
-        el("dt", { text: "area" }), el("dd", { text: int(r.pixels) + " px differ (" +
+        el("dt", { text: "where" }), isBand(r) ? el("dd", { class: "band-text", text: bandText(r) }) :
+          el("dd", { text: "x " + r.x + ", y " + r.y + " · " + r.w + "×" + r.h + " px" }),
+        el("dt", { text: "area" }), el("dd", { text: isBand(r) ? int(r.pixels) + " px only in the " +
+          (r.kind === "removed" ? "reference" : "test") + " image" : int(r.pixels) + " px differ (" +
           (area ? Math.min(100, 100 * r.pixels / area).toFixed(0) : "–") + "% of the box)" }),
         el("dt", { text: "visible" }), el("dd", { text: r.visibility === null || r.visibility === undefined ?
           "not measured (decided by the rule below)" : fmt(r.visibility, 2) + "× what a person notices (counts from 1)" }),
@@ -484,25 +623,51 @@
         el("dt", { text: "rule" }), el("dd", { class: "wrap", text: (KIND_HELP[r.kind] || r.kind) +
           (SETTING_FOR_KIND[r.kind] ? " [" + setting(SETTING_FOR_KIND[r.kind]) + "]" : "") }));
       var figs = [];
-      if (okImg(c.reference)) { figs.push(el("figure", null, img(c.reference, "", "reference crop of region " + (k + 1), true),
+      if (okImg(c.reference)) { figs.push(el("figure", null, cropImg(c.reference, "reference crop of region " + (k + 1)),
         el("figcaption", { text: "reference" }))); }
-      if (okImg(c.test)) { figs.push(el("figure", null, img(c.test, "", "test crop of region " + (k + 1), true),
+      if (okImg(c.test)) { figs.push(el("figure", null, cropImg(c.test, "test crop of region " + (k + 1)),
         el("figcaption", { text: "test" }))); }
       var card = el("div", { class: "region", "data-k": k, tabindex: "0", role: "button",
         "aria-label": "Region " + (k + 1) + ": " + kindTxt,
         onclick: function () { self.focusRegion(k); },
         onkeydown: function (e) { if (e.key === "Enter") { self.focusRegion(k); } } },
-        el("div", { class: "rh" }, el("span", { text: String(k + 1) }), el("span", { class: "kind", text: kindTxt })),
+        el("div", { class: "rh" }, el("i", { class: "swatch " + boxClass(r) }), el("span", { text: String(k + 1) }),
+          el("span", { class: "kind", text: kindTxt })),
         dl, figs.length ? el("div", { class: "crops" }, figs) : null);
       side.appendChild(card);
       return card;
     });
-    side.appendChild(el("div", { class: "legend" },
-      el("span", null, el("i"), "change"), el("span", null, el("i", { class: "inserted" }), "inserted/removed"),
-      el("span", null, el("i", { class: "noise" }), "noise"), el("span", null, el("i", { class: "dynamic" }), "dynamic"),
-      this.p.recapture && (this.p.recapture.areas || []).length ?
-        el("span", null, el("i", { class: "recap" }), "differs between captures") : null));
+    // The legend names every kind of box this pair draws, with the very classes the boxes use,
+    // and the selection ring, whose colour no box uses.
+    var used = {};
+    regs.forEach(function (r) { used[boxClass(r)] = true; });
+    var legend = LEGEND.filter(function (e) { return used[e[0]]; }).map(function (e) {
+      return el("span", { "data-legend": e[0] }, el("i", { class: "swatch " + e[0] }), e[1]);
+    });
+    if (this.p.recapture && (this.p.recapture.areas || []).length) {
+      legend.push(el("span", { "data-legend": "recap" }, el("i", { class: "swatch recap" }), "differs between captures"));
+    }
+    if (regs.length) {
+      legend.push(el("span", { "data-legend": "selected" }, el("i", { class: "swatch selected" }), "selected region"));
+    }
+    side.appendChild(el("div", { class: "legend" }, legend));
   };
+
+  /* A crop of a wide, short region squeezed to the panel's width would be a few pixels tall:
+     such a crop keeps a readable height and scrolls sideways instead. */
+  var CROP_MIN_H = 56;
+  function cropImg(path, alt) {
+    var node = img(path, "", alt, true);
+    node.addEventListener("load", function () {
+      var want = Math.min(CROP_MIN_H, node.naturalHeight);
+      if (node.naturalHeight && node.clientHeight < want - 0.5) {
+        node.style.width = Math.round(want * node.naturalWidth / node.naturalHeight) + "px";
+        node.style.maxWidth = "none";
+        if (node.parentNode) { node.parentNode.classList.add("wide"); }
+      }
+    });
+    return node;
+  }
 
   Viewer.prototype.setView = function (mode, initial) {
     var self = this;
@@ -715,18 +880,11 @@
     clear(pane.boxes);
     if (!this.showBoxes) { return; }
     this.regions.forEach(function (r, k) {
-      var x = r.x, y = r.y, w = r.w, h = r.h;
-      if (pane.role === "ref") {
-        if (r.kind === "inserted") { y = r.ref_y !== undefined ? r.ref_y : y; h = 1; }
-        else if (r.kind === "removed" && r.ref_h) { y = r.ref_y; h = r.ref_h; }
-      }
+      if (isBand(r)) { self.drawBand(pane, r, k); return; }
       var b = el("div", { class: "box " + boxClass(r) + (k === self.region ? " focus" : ""), "data-k": k,
         title: (k + 1) + ": " + r.kind + " " + r.w + "×" + r.h, onclick: function () { self.focusRegion(k); } },
         el("span", { class: "num", text: String(k + 1) }));
-      b.style.left = Math.round(x * z - 2) + "px";
-      b.style.top = Math.round(y * z - 2) + "px";
-      b.style.width = Math.round(w * z + 4) + "px";
-      b.style.height = Math.round(h * z + 4) + "px";
+      place(b, r.x, r.y, r.w, r.h, z, 2);
       pane.boxes.appendChild(b);
     });
     if (pane.role === "ref" || !this.p.recapture) { return; }
@@ -740,11 +898,47 @@
     });
   };
 
+  function place(node, x, y, w, h, z, pad) {
+    node.style.left = Math.round(x * z - pad) + "px";
+    node.style.top = Math.round(y * z - pad) + "px";
+    node.style.width = Math.round(w * z + 2 * pad) + "px";
+    node.style.height = Math.round(h * z + 2 * pad) + "px";
+  }
+
+  /* An inserted or removed band, in both images: the rows themselves in the image that has
+     them (test for inserted, reference for removed), and in the other image the seam where
+     they open or where the gap closed. The overlay views are in test-image pixels. */
+  Viewer.prototype.drawBand = function (pane, r, k) {
+    var self = this, z = this.zoom, cols = isColumns(r);
+    var inRef = pane.role === "ref";
+    var has = r.kind === "inserted" ? !inRef : inRef;
+    var refW = this.dims("ref")[0], refH = this.dims("ref")[1];
+    var b = el("div", { class: "box band " + boxClass(r) + (has ? "" : " seam") + (k === self.region ? " focus" : ""),
+      "data-k": k, "data-band": has ? "rows" : "seam", title: (k + 1) + ": " + bandText(r),
+      onclick: function () { self.focusRegion(k); } },
+      el("span", { class: "num", text: String(k + 1) }),
+      has ? null : el("span", { class: "seam-label", text: bandText(r) }));
+    if (cols) {
+      if (has && inRef) { place(b, r.x + 1, 0, Math.max(refW - r.x - 1, 1), refH, z, 2); }
+      else if (has) { place(b, r.x, r.y, r.w, r.h, z, 2); }
+      else { place(b, inRef ? refW : r.x + 1, 0, 0, inRef ? refH : r.h, z, 1); }
+    } else {
+      var y = inRef ? (r.ref_y !== undefined && r.ref_y !== null ? r.ref_y : r.y) : r.y;
+      var w = inRef ? refW : r.w;
+      if (has) { place(b, inRef ? 0 : r.x, y, w, inRef ? (r.ref_h || 1) : r.h, z, 2); }
+      else { place(b, inRef ? 0 : r.x, y, w, 0, z, 1); }
+    }
+    pane.boxes.appendChild(b);
+  };
+
   Viewer.prototype.renderMinimap = function () {
     var self = this, mm = this.minimap;
     clear(mm);
     var H = this.pageHeight();
     if (!H) { return; }
+    // The page itself, squeezed to the strip's height: its shape says where a box is.
+    var page = this.test || this.ref;
+    if (page) { mm.appendChild(img(page, "mm-page", "")); }
     this.regions.forEach(function (r, k) {
       var m = el("div", { class: "mk " + boxClass(r), "data-k": k, title: (k + 1) + ": " + r.kind + " at y " + r.y,
         onclick: function (e) { e.stopPropagation(); self.focusRegion(k); } });
@@ -859,6 +1053,42 @@
     if (!quiet) { updateHash(); }
   };
 
+  /* The region a pair opens on: the first that counts (after a re-capture, dynamic ones may
+     come before it); -1 when there is none. */
+  Viewer.prototype.firstRegion = function () {
+    if (!this.regions.length) { return -1; }
+    var k = this.regions.findIndex(significant);
+    return k < 0 ? 0 : k;
+  };
+
+  /* Scroll (never zoom) so region k is in view, a third of the way down when it has to move. */
+  Viewer.prototype.reveal = function (k) {
+    var r = this.regions[k], self = this;
+    if (!r) { return; }
+    this.syncing = true;
+    this.panes.forEach(function (pane) {
+      var y = r.y, h = Math.max(r.h, 1);
+      if (pane.role === "ref" && r.ref_y !== undefined && r.ref_y !== null) { y = r.ref_y; h = Math.max(r.ref_h || 1, 1); }
+      var top = y * self.zoom, bottom = (y + h) * self.zoom, ph = pane.el.clientHeight;
+      if (top < pane.el.scrollTop || bottom > pane.el.scrollTop + ph) {
+        pane.el.scrollTop = Math.max(0, top - ph / 3);
+      }
+    });
+    requestAnimationFrame(function () { self.syncing = false; });
+    this.updateWindow();
+  };
+
+  /* z: zoom in on the chosen region (the first one when none is chosen), or back to the whole width. */
+  Viewer.prototype.toggleZoom = function () {
+    if (!this.regions.length) { if (this.fit) { this.setZoom(1); } else { this.fitNow(); } return; }
+    if (this.fit || this.region < 0) { this.focusRegion(this.region >= 0 ? this.region : this.firstRegion()); return; }
+    var k = this.region;
+    this.fit = true;
+    this.zoom = this.fitZoom();
+    this.layout();
+    this.reveal(k);
+  };
+
   Viewer.prototype.stepRegion = function (d) {
     var n = this.regions.length;
     if (!n) { return; }
@@ -900,13 +1130,153 @@
     return out;
   }
 
+  // ---------------------------------------------------------------- review state
+  /* Per pair: "seen", "accepted" or "needs work", kept in this browser under the analysis
+     digest and, when `reviewer serve` serves the page, on its disk next to review.json so a
+     colleague who opens the page sees them (the server is then the one that counts). */
+  var MARKS = [["seen", "Seen", "s"], ["accepted", "Accepted", "a"], ["needs-work", "Needs work", "w"]];
+  var MARK_SIGN = { seen: "•", accepted: "✓", "needs-work": "✗" };
+  var review = { marks: {}, key: "reviewer:review-state:" + (data.digest || "no-digest"), served: false };
+
+  function validMarks(obj) {
+    var out = {};
+    if (!obj || typeof obj !== "object") { return out; }
+    pairs.forEach(function (p) {
+      var m = obj[p._key];
+      if (MARKS.some(function (x) { return x[0] === m; })) { out[p._key] = m; }
+    });
+    return out;
+  }
+  function loadLocalMarks() {
+    try { review.marks = validMarks(JSON.parse(window.localStorage.getItem(review.key) || "{}")); }
+    catch (e) { review.marks = {}; }
+  }
+  function saveLocalMarks() {
+    try { window.localStorage.setItem(review.key, JSON.stringify(review.marks)); }
+    catch (e) { /* storage off (private mode, policy): the marks last as long as the page */ }
+  }
+  function say(text) {
+    var status = document.getElementById("action-status");
+    if (status) { status.textContent = text; }
+  }
+  function toReview(p) { return p.verdict === "changed" || p.verdict === "error"; }
+
+  function stateRequest(method, body) {
+    return fetch(actions.state_endpoint, {
+      method: method, credentials: "same-origin", cache: "no-store", redirect: "error",
+      headers: method === "POST" ? { "Content-Type": "application/json", "X-Reviewer-Session": actions.secret || "" } : {},
+      body: body ? JSON.stringify(body) : undefined
+    }).then(function (r) {
+      return r.json().catch(function () { return { ok: false, message: "HTTP " + r.status }; });
+    });
+  }
+
+  function loadServerMarks() {
+    if (!actions.state_endpoint) { return; }
+    stateRequest("GET").then(function (res) {
+      if (!res || !res.ok || res.digest !== data.digest) {
+        say("The server has no review marks for this analysis: marks are kept in this browser only.");
+        return;
+      }
+      review.served = true;
+      review.marks = validMarks(res.pairs);
+      saveLocalMarks();
+      refreshMarks();
+    }).catch(function (err) {
+      say("Could not load the shared review marks (" + String(err && err.message || err) + "): marks are kept in " +
+        "this browser only.");
+    });
+  }
+
+  /* Set (or, pressing the same key again, clear) the mark of pair p. */
+  function setMark(p, mark) {
+    if (!p) { return; }
+    var before = review.marks[p._key];
+    var next = before === mark ? null : mark;
+    if (next) { review.marks[p._key] = next; } else { delete review.marks[p._key]; }
+    saveLocalMarks();
+    refreshMarks();
+    if (!review.served) { return; }
+    stateRequest("POST", { digest: data.digest, pair: p._key, state: next }).then(function (res) {
+      if (res && res.ok) {
+        review.marks = validMarks(res.pairs);
+        saveLocalMarks();
+        refreshMarks();
+        return;
+      }
+      throw new Error(res && res.message || "refused");
+    }).catch(function (err) {
+      if (before) { review.marks[p._key] = before; } else { delete review.marks[p._key]; }
+      saveLocalMarks();
+      refreshMarks();
+      say("✗ The mark was not saved on the server: " + String(err && err.message || err));
+    });
+  }
+
+  function markButtons(p) {
+    return el("span", { class: "seg marks", role: "group", "aria-label": "Review mark" }, MARKS.map(function (m) {
+      return el("button", { class: "btn mark-" + m[0], type: "button", id: "mark-" + m[0], "data-mark": m[0],
+        "aria-pressed": String(review.marks[p._key] === m[0]), title: m[1] + " (" + m[2] + "); press again to clear",
+        onclick: function () { setMark(p, m[0]); } }, m[1] + " ", el("kbd", { text: m[2] }));
+    }));
+  }
+
+  function refreshMarks() {
+    var need = pairs.filter(toReview);
+    var done = need.filter(function (p) { return review.marks[p._key]; }).length;
+    var counts = { seen: 0, accepted: 0, "needs-work": 0 };
+    pairs.forEach(function (p) { var m = review.marks[p._key]; if (m) { counts[m]++; } });
+    if (ui.progress) {
+      ui.progress.textContent = (need.length ? "reviewed " + done + "/" + need.length : "nothing to review") +
+        (counts["needs-work"] ? " · " + counts["needs-work"] + " needs work" : "");
+      ui.progress.title = counts.seen + " seen, " + counts.accepted + " accepted, " + counts["needs-work"] +
+        " needs work. Changed and error pairs count. s: seen, a: accepted, w: needs work, r: next unreviewed";
+      ui.progress.classList.toggle("bad", counts["needs-work"] > 0);
+      ui.progress.classList.toggle("done", need.length > 0 && done === need.length && !counts["needs-work"]);
+    }
+    VERDICTS.forEach(function (v) {
+      var g = groups[v];
+      if (!g) { return; }
+      Object.keys(g.rows).forEach(function (i) {
+        var row = g.rows[i], m = review.marks[pairs[i]._key] || "";
+        if (row.getAttribute("data-review") === m) { return; }
+        row.setAttribute("data-review", m);
+        var rv = row.querySelector(".rv");
+        rv.textContent = m ? MARK_SIGN[m] : "";
+        rv.title = m ? MARKS.filter(function (x) { return x[0] === m; })[0][1] : "";
+      });
+    });
+    var cur = pairs[state.sel];
+    var btns = document.querySelectorAll("#detail .marks [data-mark]");
+    for (var i = 0; i < btns.length; i++) {
+      btns[i].setAttribute("aria-pressed", String(!!cur && review.marks[cur._key] === btns[i].getAttribute("data-mark")));
+    }
+  }
+
+  /* r: the next changed or error pair (in rank order, after the selected one, wrapping) with no mark. */
+  function nextUnreviewed() {
+    var nav = navigable().filter(function (i) { return toReview(pairs[i]) && !review.marks[pairs[i]._key]; });
+    if (!nav.length) {
+      var left = pairs.filter(function (p) { return toReview(p) && !review.marks[p._key]; }).length;
+      say(left ? left + " unreviewed pair(s) are hidden by the filter or a closed group." :
+        "Every changed and error pair has a review mark.");
+      return;
+    }
+    var after = nav.filter(function (i) { return pairs[i].rank > (pairs[state.sel] || { rank: 0 }).rank; });
+    select(after.length ? after[0] : nav[0]);
+  }
+
   // ---------------------------------------------------------------- help
   var KEYS = [
     ["j", "next pair"], ["k", "previous pair"], ["n", "next region (scrolls and zooms to it)"], ["p", "previous region"],
     ["1 … 5", "side by side, swipe, onion skin, blink, heat map"], ["b", "blink: pause and flip reference / test"],
+    ["z", "zoom in on the region / back to the whole width"],
     ["+  −", "zoom in / out"], ["f", "fit width"], ["0", "actual size (100%)"], ["x", "show / hide region boxes"],
+    ["s", "mark the pair seen (again: clear the mark)"], ["a", "mark the pair accepted"],
+    ["w", "mark the pair needs work (the release cannot be approved from the served page)"],
+    ["r", "next unreviewed changed or error pair"],
     ["/", "filter by label, URL, selector"], ["u", "open / close the unchanged pairs"], ["?", "this help"],
-    ["Esc", "close this help / leave the filter box"]
+    ["Esc", "close this help / clear and leave the filter box"]
   ];
   function toggleHelp(force) {
     var open = document.getElementById("help");
@@ -936,6 +1306,14 @@
     if (e.key === "Escape") {
       if (document.getElementById("help")) { toggleHelp(false); e.preventDefault(); return; }
       if (document.getElementById("action-dialog")) { closeAction(); e.preventDefault(); return; }
+      if (t === ui.search && (ui.search.value || state.filters.text)) {
+        // Esc empties the box; the filter it set must go with it, or the list stays cut down
+        // with nothing on screen saying so.
+        ui.cancelSearch();
+        ui.search.value = "";
+        state.filters.text = "";
+        applyFilters();
+      }
       if (typing) { t.blur(); }
       return;
     }
@@ -954,9 +1332,14 @@
     else if (k === "-" && v) { v.zoomBy(1 / 1.5); }
     else if (k === "f" && v) { v.fitNow(); }
     else if (k === "0" && v) { v.setZoom(1); }
+    else if (k === "z" && v) { v.toggleZoom(); }
     else if (k === "x" && v) { v.boxToggle.checked = !v.boxToggle.checked; v.showBoxes = v.boxToggle.checked; v.layout(); }
     else if (k === "/") { ui.search.focus(); ui.search.select(); }
     else if (k === "u") { toggleGroup("unchanged"); }
+    else if (k === "s") { setMark(pairs[state.sel], "seen"); }
+    else if (k === "a") { setMark(pairs[state.sel], "accepted"); }
+    else if (k === "w") { setMark(pairs[state.sel], "needs-work"); }
+    else if (k === "r") { nextUnreviewed(); }
     else if (k === "?") { toggleHelp(); }
     else { handled = false; }
     if (handled) { e.preventDefault(); }
@@ -996,11 +1379,15 @@
     var go = el("button", { class: "btn " + (action === "approve" ? "primary" : action === "hold" ? "warn" : "danger"),
       type: "button", id: "action-confirm", text: label });
     var describe = (actions.describe || {})[action] || "";
+    var flagged = action === "approve" ? pairs.filter(function (p) { return review.marks[p._key] === "needs-work"; }) : [];
     var back = el("div", { class: "modal-back", id: "action-dialog" },
       el("div", { class: "modal", role: "dialog", "aria-modal": "true", "aria-labelledby": "action-title" },
         el("h2", { id: "action-title", text: label + " " + (actions.tag || "this release") +
           (actions.project ? " of " + actions.project : "") + "?" }),
         describe ? el("p", { class: "wrap", text: describe }) : null,
+        flagged.length ? el("p", { class: "notice hold", id: "needs-work-notice", text: flagged.length +
+          " pair(s) marked “needs work”: " + flagged.slice(0, 5).map(function (p) { return p.label + " [" + p.viewport + "]"; })
+          .join("; ") + (flagged.length > 5 ? "; …" : "") + ". Approve is refused until those marks are cleared." }) : null,
         force ? el("p", { class: "notice hold", text: "The review says HOLD (" + ((data.counts || {}).changed || 0) +
           " changed, " + ((data.counts || {}).error || 0) + " error). Approving anyway overrides it: give the reason; " +
           "it is written to the audit log." }) : null,
@@ -1051,6 +1438,7 @@
 
   // ---------------------------------------------------------------- start
   function start() {
+    loadLocalMarks();
     buildHeader();
     buildList();
     document.addEventListener("keydown", onKey);
@@ -1069,6 +1457,8 @@
     } else {
       showNothing();
     }
+    refreshMarks();
+    loadServerMarks();
     document.documentElement.setAttribute("data-ready", "true");
     if (window.performance && performance.mark) { performance.mark("review-ready"); }
   }
