@@ -183,7 +183,7 @@ def approval_verdict(checks: list[Check], force: bool) -> list[Check]:
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def _commit_message(release: Release, lookup: CommitLookup | None) -> tuple[str | None, str]:
+def commit_message(release: Release, lookup: CommitLookup | None) -> tuple[str | None, str]:
     message = release.pipeline.commit_message
     if message is not None:
         return message, "from CircleCI's pipeline data"
@@ -256,7 +256,7 @@ def plan_approval(client: CircleCIClient, project: str, tag: str, *, review: Rev
     if approval is not None and approval.type == "approval" and approval.status == "success":
         return ApprovalPlan(release, (Check("approval", True, f"{HOLD_PRODUCTION} is already approved"),),
                             already_approved=True)
-    message, source = _commit_message(release, commit_lookup)
+    message, source = commit_message(release, commit_lookup)
     facts = ApprovalFacts(tag, release.tag, release.workflow.name, approval, compare, message, source)
     early = [c for c in approval_checks(facts) if not c.ok and c.name not in ("report", "analysis")]
     if early:  # no point fetching a report that cannot lead to an approval

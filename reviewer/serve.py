@@ -100,7 +100,7 @@ def page_actions(secret: str, *, project: str | None, tag: str | None, enabled: 
             "project": project, "tag": tag, "describe": DESCRIBE, "state_endpoint": STATE_ENDPOINT}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     cfg: ServeConfig  # set on the subclass made per server
 
@@ -311,7 +311,7 @@ class ReviewServer:
     """The HTTP server; `start()` runs it in a thread (tests), `serve_forever()` in the caller's."""
 
     def __init__(self, cfg: ServeConfig, host: str = "127.0.0.1", port: int = 0) -> None:
-        handler = type("Handler", (_Handler,), {"cfg": cfg})
+        handler = type("Handler", (RequestHandler,), {"cfg": cfg})
         try:
             self.httpd = ThreadingHTTPServer((host, port), handler)
         except OSError as exc:

@@ -49,6 +49,9 @@ def test_the_command_list_never_cuts_a_description_mid_sentence() -> None:
         line = short_help(cmd.callback)
         assert line.endswith((".", ")")), line
         assert f"{cmd.name} {line}" in text, cmd.name
+    for group in app.registered_groups:  # command groups (fleet) too
+        assert group.short_help and f"{group.name} {group.short_help}" in text, group.name
+    assert "..." not in text[text.index("Commands:"):]
 
 
 def test_a_folder_with_several_reports_is_refused_with_the_list(fixture_report: Path, tmp_path: Path) -> None:

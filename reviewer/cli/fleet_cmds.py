@@ -239,4 +239,5 @@ def serve(
 
 
 def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="fleet")
+    # The command list shows this whole, not cut at click's 45 characters.
+    root.add_typer(app, name="fleet", short_help="Review one release across many Planet 4 sites, each change once.")

@@ -24,8 +24,8 @@ from reviewer.actions import (
     ApprovalPlan,
     Check,
     CommitLookup,
-    _commit_message,  # the same commit-message rules as `reviewer approve`
     approval_checks,
+    commit_message,  # the same commit-message rules as `reviewer approve`
     execute_approval,
 )
 from reviewer.circleci import CircleCIClient
@@ -137,7 +137,7 @@ def _approve_site(client: CircleCIClient, site: dict[str, Any], mode: str, why: 
     if compare is None or compare.job_number != rel.get("compare_job"):
         return SiteAction(site["name"], "refused", f"{COMPARE_JOB} is not the job fleet analysed (job "
                                                    f"{rel.get('compare_job')}); run `reviewer fleet` again", groups)
-    message, source = _commit_message(release, commit_lookup)
+    message, source = commit_message(release, commit_lookup)
     decision = Decision(site["analysis"], tuple(site.get("reasons") or ())) if site.get("analysis") else None
     facts = ApprovalFacts(site["tag"], release.tag, release.workflow.name, approval, compare, message, source,
                           report_problem=site.get("report_problem"), decision=decision)

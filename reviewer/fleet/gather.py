@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from reviewer.actions import (
     ApprovalFacts,
     CommitLookup,
-    _commit_message,  # the same commit-message rules as `reviewer approve`
     approval_checks,
+    commit_message,  # the same commit-message rules as `reviewer approve`
     plan_approval,
 )
 from reviewer.circleci import CircleCIClient, app_url
@@ -386,7 +386,7 @@ def _gather(client: CircleCIClient, name: str, slug: str, opts: FleetOptions) ->
                      compare_running=compare is not None and not compare.finished)
     if approval is not None and approval.type == "approval" and approval.status == "success":
         return SiteResult(replace(base, already_approved=True), release=rel)
-    message, source = _commit_message(release, opts.commit_lookup)
+    message, source = commit_message(release, opts.commit_lookup)
     facts = ApprovalFacts(opts.tag or release.tag or "", release.tag, release.workflow.name, approval, compare,
                           message, source)
     if compare is None or compare.job_number is None or compare.status not in ("success", "failed"):

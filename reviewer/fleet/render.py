@@ -19,7 +19,7 @@ from reviewer.fleet.gather import SiteResult
 from reviewer.fleet.group import STATUSES, Group, approvable_clean, first_blocker, site_groups, site_status
 from reviewer.redact import redact
 from reviewer.render.html import content_security_policy, safe_json, static_text
-from reviewer.render.markdown import _cell
+from reviewer.render.markdown import cell
 
 _env = Environment(loader=PackageLoader("reviewer", "render/templates"),
                    autoescape=select_autoescape(default=True, default_for_string=True),
@@ -93,7 +93,7 @@ def render_markdown(fleet: dict[str, Any], *, page_link: str | None = None, limi
     would pass `limit` are left out and counted."""
     summary = fleet["summary"]
     sites = fleet["sites"]
-    head = [f"## Fleet review{' of ' + _cell(fleet['tag']) if fleet.get('tag') else ''}: {len(sites)} sites", ""]
+    head = [f"## Fleet review{' of ' + cell(fleet['tag']) if fleet.get('tag') else ''}: {len(sites)} sites", ""]
     head.append(" · ".join(f"**{n}** {st}" for st, n in summary.items() if n))
     approvable = [s["name"] for s in sites if s["approvable_clean"]]
     head += ["", f"{len(approvable)} site(s) pass every check: `reviewer fleet approve --clean`"]
@@ -108,8 +108,8 @@ def render_markdown(fleet: dict[str, Any], *, page_link: str | None = None, limi
     left: dict[str, int] = {"groups": 0, "sites": 0}
     for g in fleet["groups"]:
         names = ", ".join(g["sites"][:8]) + (f" +{len(g['sites']) - 8}" if len(g["sites"]) > 8 else "")
-        body.append(f"| `{g['id']}` | {g['kind']} | {len(g['sites'])}: {_cell(names, 200)} | "
-                    f"{_cell(', '.join(g['pages'][:4]), 120)} | {g['score']:.2f} |")
+        body.append(f"| `{g['id']}` | {g['kind']} | {len(g['sites'])}: {cell(names, 200)} | "
+                    f"{cell(', '.join(g['pages'][:4]), 120)} | {g['score']:.2f} |")
     out = "\n".join(lines)
     out, left["groups"] = _fill(out, body, limit // 2)
     if fleet["groups"]:
@@ -124,8 +124,8 @@ def render_markdown(fleet: dict[str, Any], *, page_link: str | None = None, limi
         c = s["counts"]
         why = s["error"] or (s["top"][0]["page"] + (f" ({', '.join(s['groups'])})" if s["groups"] else "")
                              if s["top"] else blocker_text(s["checks"]))
-        rows.append(f"| {_cell(s['name'], 40)} | {ICON[s['decision']]} {s['status']} | {_cell(s['tag'] or '', 24)} | "
-                    f"{c.get('changed', '')} | {c.get('noise', '')} | {c.get('error', '')} | {_cell(why or '', 160)} |")
+        rows.append(f"| {cell(s['name'], 40)} | {ICON[s['decision']]} {s['status']} | {cell(s['tag'] or '', 24)} | "
+                    f"{c.get('changed', '')} | {c.get('noise', '')} | {c.get('error', '')} | {cell(why or '', 160)} |")
     out, left["sites"] = _fill(out, rows, limit - 400)
     if left["groups"] or left["sites"]:
         out += (f"\n\n…and {left['groups']} more group(s), {left['sites']} more site(s): see fleet.html or "

@@ -27,9 +27,9 @@ from reviewer.serve import (
     MAX_BODY,
     MAX_REASON,
     ActionHandler,
+    RequestHandler,
     ReviewServer,
     ServeConfig,
-    _Handler,
     allowed_hosts,
     new_secret,
 )
@@ -39,7 +39,7 @@ _GROUP_ID = re.compile(r"^[a-z]+-[0-9a-f]{8}(-[0-9]+)?$")
 MAX_GROUPS = 50
 
 
-class _FleetHandler(_Handler):
+class _FleetHandler(RequestHandler):
     def _body(self) -> tuple[str, str | None, bool] | None:
         """(action, reason, False): `accept` carries its groups in the action, "accept ID ID"."""
         try:

@@ -80,7 +80,7 @@ def what(rp: RankedPair) -> str:
     return ", ".join(parts) or rp.analysis.reason
 
 
-def _cell(text: str, limit: int = 80) -> str:
+def cell(text: str, limit: int = 80) -> str:
     """Report text in a table cell: no markup, no line breaks, no table-breaking pipes."""
     clean = " ".join(text.split())
     if len(clean) > limit:
@@ -119,16 +119,16 @@ def _recapture_lines(review: Review) -> list[str]:
         dynamic = [g.box for g in rp.analysis.regions if g.kind is RegionKind.DYNAMIC]
         where = "; ".join(f"{b.w}×{b.h} at ({b.x}, {b.y})" for b in dynamic[:3]) + \
             (f" and {len(dynamic) - 3} more" if len(dynamic) > 3 else "")
-        lines.append(f"| {_label(rp.pair.label, 50)} | {_cell(rp.pair.viewport, 20)} | {_cell(rp.pair.selector, 30)} | "
-                     f"{RECAPTURE_ICON.get(r.status, '')} {_cell(r.status + ': ' + r.message, 120)} | {r.captures} | "
+        lines.append(f"| {_label(rp.pair.label, 50)} | {cell(rp.pair.viewport, 20)} | {cell(rp.pair.selector, 30)} | "
+                     f"{RECAPTURE_ICON.get(r.status, '')} {cell(r.status + ': ' + r.message, 120)} | {r.captures} | "
                      f"{len(r.areas)} | {where or '–'} |")
     if len(done) > RECAPTURE_ROWS:
         lines.append(f"| … and {len(done) - RECAPTURE_ROWS:,} more | | | | | | |")
     lines.append("")
     if failed:
         lines += ["Not re-captured (left as they were):", ""]
-        lines += [f"- {_label(rp.pair.label, 50)} [{_cell(rp.pair.viewport, 20)}] {_cell(rp.pair.selector, 30)}: "
-                  f"{_cell(r.message, 300)}" for rp, r in failed[:TOP]]
+        lines += [f"- {_label(rp.pair.label, 50)} [{cell(rp.pair.viewport, 20)}] {cell(rp.pair.selector, 30)}: "
+                  f"{cell(r.message, 300)}" for rp, r in failed[:TOP]]
         if len(failed) > TOP:
             lines.append(f"- … and {len(failed) - TOP:,} more")
         lines.append("")
@@ -147,7 +147,7 @@ def _recapture_lines(review: Review) -> list[str]:
         for n, names in notes.items():
             which = "every pair above" if len(names) == len({(rp.pair.label, rp.pair.viewport) for rp, _r in done}) \
                 else ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
-            lines.append(f"- {_cell(n, 300)} ({_cell(which, 200)})")
+            lines.append(f"- {cell(n, 300)} ({cell(which, 200)})")
         lines.append("")
     return lines
 
@@ -163,13 +163,13 @@ def render_markdown(review: Review, page_url: str | None = None, max_chars: int 
     lines = [
         f"## {icon} Visual review: **{d.action.upper()}**",
         "",
-        f"Report `{_cell(review.report.id, 60)}`: {len(review.ranked):,} screenshot pairs: "
+        f"Report `{cell(review.report.id, 60)}`: {len(review.ranked):,} screenshot pairs: "
         f"**{c.get('changed', 0):,} changed**, {c.get('error', 0):,} error, "
         f"{c.get('noise', 0):,} noise, {c.get('unchanged', 0):,} unchanged.",
         "",
     ]
     if d.reasons:
-        reasons = [f"- {_cell(report_relative(r, root), 400)}" for r in d.reasons[:TOP]]
+        reasons = [f"- {cell(report_relative(r, root), 400)}" for r in d.reasons[:TOP]]
         if len(d.reasons) > TOP:
             reasons.append(f"- … and {len(d.reasons) - TOP:,} more")
         lines += ["### Why it held", "", *reasons, ""]
@@ -184,15 +184,15 @@ def render_markdown(review: Review, page_url: str | None = None, max_chars: int 
         for rp in changed[:TOP]:
             rank = f"[{rp.rank}]({link}#pair={rp.rank})" if link else str(rp.rank)
             lines.append(
-                f"| {rank} | {_label(f'{rp.pair.label} [{rp.pair.viewport}]', 60)} | {_cell(where(rp), 40)} | "
-                f"{_cell(what(rp), 90)} | {rp.score:.1f} | {_cell(verdict_text(rp.pair, short=True), 30)} |"
+                f"| {rank} | {_label(f'{rp.pair.label} [{rp.pair.viewport}]', 60)} | {cell(where(rp), 40)} | "
+                f"{cell(what(rp), 90)} | {rp.score:.1f} | {cell(verdict_text(rp.pair, short=True), 30)} |"
             )
         lines.append("")
     errors = [rp for rp in review.ranked if rp.analysis.verdict is Verdict.ERROR]
     if errors:
         lines += ["### Could not compare", ""]
-        lines += [f"- {_label(rp.pair.label, 60)} [{_cell(rp.pair.viewport, 20)}]: "
-                  f"{_cell(report_relative(rp.analysis.reason, root), 200)}" for rp in errors[:TOP]]
+        lines += [f"- {_label(rp.pair.label, 60)} [{cell(rp.pair.viewport, 20)}]: "
+                  f"{cell(report_relative(rp.analysis.reason, root), 200)}" for rp in errors[:TOP]]
         if len(errors) > TOP:
             lines.append(f"- … and {len(errors) - TOP:,} more")
         lines.append("")
