@@ -278,11 +278,14 @@
       el("span", { class: "rv" }),
       labelEl(p.label),
       el("span", { class: "sc", text: p.verdict === "changed" ? fmt(p.score) : "" }),
-      el("span", { class: "sub", text: p.viewport + (p.selector && p.selector !== "document" ? " · " + p.selector : "") +
-        " · " + what }),
-      el("span", { class: "bs " + (p.backstop.status === "pass" ? "pass" : "fail") + (missed ? " missed" : ""),
-        title: missed ? bsTitle + ": BackstopJS misses this change" : bsTitle,
-        text: "BS " + (p.backstop.status || "?") + (missed ? " · missed" : "") }));
+      // The second line carries BackstopJS's verdict beside ours, so the score alone sizes the
+      // right-hand column and the label keeps the width.
+      el("span", { class: "line2" },
+        el("span", { class: "sub", text: p.viewport + (p.selector && p.selector !== "document" ? " · " + p.selector : "") +
+          " · " + what }),
+        el("span", { class: "bs " + (p.backstop.status === "pass" ? "pass" : "fail") + (missed ? " missed" : ""),
+          title: missed ? bsTitle + ": BackstopJS misses this change" : bsTitle,
+          text: "BS " + (p.backstop.status || "?") + (missed ? " · missed" : "") })));
     return row;
   }
 
