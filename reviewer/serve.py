@@ -243,21 +243,16 @@ class RequestHandler(BaseHTTPRequestHandler):
         if self.cfg.state is None:
             self._refuse(HTTPStatus.NOT_FOUND, "this server keeps no review state")
             return
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            self._refuse(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
+        found, data = self._read_json()
+        if not found:
             return
-        if length < 0 or length > MAX_BODY:
-            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request too large")
+        if data is None:
+            self._refuse(HTTPStatus.BAD_REQUEST, "the request must be JSON")
             return
         try:
-            answer = self.cfg.state.update(json.loads(self.rfile.read(length) or b"null"))
+            answer = self.cfg.state.update(data)
         except review_state.StateError as exc:
             self._refuse(HTTPStatus.CONFLICT if exc.conflict else HTTPStatus.BAD_REQUEST, str(exc))
-            return
-        except ValueError:
-            self._refuse(HTTPStatus.BAD_REQUEST, "the request must be JSON")
             return
         except OSError as exc:
             self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR,
@@ -280,38 +275,58 @@ class RequestHandler(BaseHTTPRequestHandler):
             return "the request must be JSON"
         return None
 
-    def _body(self) -> tuple[str, str | None, bool] | None:
+    def _read_json(self) -> tuple[bool, Any]:
+        """(read, data): read is False when the request was refused (no or too large a
+        Content-Length); data is None when the body is not JSON."""
         try:
             length = int(self.headers.get("Content-Length", ""))
         except ValueError:
             self._refuse(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
-            return None
+            return False, None
         if length < 0 or length > MAX_BODY:
             self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request too large")
-            return None
+            return False, None
         try:
-            data = json.loads(self.rfile.read(length) or b"null")
+            return True, json.loads(self.rfile.read(length) or b"null")
         except ValueError:
-            data = None
-        if not isinstance(data, dict) or data.get("action") not in ACTIONS:
-            self._refuse(HTTPStatus.BAD_REQUEST, f"expected {{\"action\": one of {', '.join(ACTIONS)}, ...}}")
+            return True, None
+
+    def _action_data(self, actions: tuple[str, ...]) -> tuple[dict[str, Any], str | None] | None:
+        """The JSON object of an action among `actions` and its stripped reason (None if empty);
+        None when refused."""
+        found, data = self._read_json()
+        if not found:
+            return None
+        if not isinstance(data, dict) or data.get("action") not in actions:
+            self._refuse(HTTPStatus.BAD_REQUEST, f"expected {{\"action\": one of {', '.join(actions)}, ...}}")
             return None
         reason = data.get("reason")
         if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
             self._refuse(HTTPStatus.BAD_REQUEST, f"reason must be text of at most {MAX_REASON} characters")
             return None
+        return data, (reason.strip() or None) if isinstance(reason, str) else None
+
+    def _body(self) -> tuple[str, str | None, bool] | None:
+        """(action, reason, force) of an Approve / Hold / Reject request; None when refused."""
+        parsed = self._action_data(ACTIONS)
+        if parsed is None:
+            return None
+        data, reason = parsed
         force = data.get("force", False)
         if not isinstance(force, bool):
             self._refuse(HTTPStatus.BAD_REQUEST, "force must be true or false")
             return None
-        return str(data["action"]), (reason.strip() or None) if isinstance(reason, str) else None, force
+        return str(data["action"]), reason, force
 
 
 class ReviewServer:
     """The HTTP server; `start()` runs it in a thread (tests), `serve_forever()` in the caller's."""
 
-    def __init__(self, cfg: ServeConfig, host: str = "127.0.0.1", port: int = 0) -> None:
-        handler = type("Handler", (RequestHandler,), {"cfg": cfg})
+    def __init__(self, cfg: ServeConfig, host: str = "127.0.0.1", port: int = 0,
+                 handler_class: type[RequestHandler] | None = None) -> None:
+        """`handler_class`: a RequestHandler subclass that reads another kind of action body
+        (the fleet page's); every check of who may act stays RequestHandler's."""
+        handler = type("Handler", (handler_class or RequestHandler,), {"cfg": cfg})
         try:
             self.httpd = ThreadingHTTPServer((host, port), handler)
         except OSError as exc:

@@ -11,21 +11,20 @@ Only the request body differs: {"action": "approve-clean"} or {"action": "accept
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+from reviewer.actions import CommitLookup
+from reviewer.circleci import CircleCIClient
 from reviewer.errors import UsageError
 from reviewer.fleet.act import approve_fleet, load_fleet
 from reviewer.fleet.render import render_html
 from reviewer.fleet.run import FLEET_JSON
 from reviewer.serve import (
     ENDPOINT,
-    MAX_BODY,
-    MAX_REASON,
     ActionHandler,
     RequestHandler,
     ReviewServer,
@@ -42,25 +41,10 @@ MAX_GROUPS = 50
 class _FleetHandler(RequestHandler):
     def _body(self) -> tuple[str, str | None, bool] | None:
         """(action, reason, False): `accept` carries its groups in the action, "accept ID ID"."""
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            self._refuse(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
+        parsed = self._action_data(FLEET_ACTIONS)
+        if parsed is None:
             return None
-        if length < 0 or length > MAX_BODY:
-            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "request too large")
-            return None
-        try:
-            data = json.loads(self.rfile.read(length) or b"null")
-        except ValueError:
-            data = None
-        if not isinstance(data, dict) or data.get("action") not in FLEET_ACTIONS:
-            self._refuse(HTTPStatus.BAD_REQUEST, f"expected {{\"action\": one of {', '.join(FLEET_ACTIONS)}, ...}}")
-            return None
-        reason = data.get("reason")
-        if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
-            self._refuse(HTTPStatus.BAD_REQUEST, f"reason must be text of at most {MAX_REASON} characters")
-            return None
+        data, reason = parsed
         action = str(data["action"])
         if action == "accept":
             groups = data.get("groups")
@@ -70,11 +54,11 @@ class _FleetHandler(RequestHandler):
                                                      "colour-1a2b3c4d")
                 return None
             action = " ".join(["accept", *groups])
-        return action, (reason.strip() or None) if isinstance(reason, str) else None, False
+        return action, reason, False
 
 
-def fleet_handler(client: Any, fleet_json: Path, *, audit_log: Path,
-                  commit_lookup: Callable[[Any], tuple[str | None, str]] | None = None) -> ActionHandler:
+def fleet_handler(client: CircleCIClient, fleet_json: Path, *, audit_log: Path,
+                  commit_lookup: CommitLookup | None = None) -> ActionHandler:
     def handle(action: str, reason: str | None, _force: bool) -> dict[str, Any]:
         kind, *groups = action.split()
         data = load_fleet(fleet_json)  # what the page shows: written by the `reviewer fleet` run served
@@ -93,9 +77,8 @@ def fleet_handler(client: Any, fleet_json: Path, *, audit_log: Path,
     return handle
 
 
-def make_fleet_server(fleet_dir: Path, *, client: Any, audit_log: Path, host: str = "127.0.0.1", port: int = 0,
-                      allow_host: tuple[str, ...] = (),
-                      commit_lookup: Callable[[Any], tuple[str | None, str]] | None = None,
+def make_fleet_server(fleet_dir: Path, *, client: CircleCIClient, audit_log: Path, host: str = "127.0.0.1",
+                      port: int = 0, allow_host: tuple[str, ...] = (), commit_lookup: CommitLookup | None = None,
                       log: Callable[[str], None] | None = None) -> ReviewServer:
     hosts = allowed_hosts(host, allow_host)
     data = load_fleet(fleet_dir / FLEET_JSON)
@@ -106,7 +89,5 @@ def make_fleet_server(fleet_dir: Path, *, client: Any, audit_log: Path, host: st
                       allowed_hosts=hosts, log=log,
                       handler=fleet_handler(client, fleet_dir / FLEET_JSON, audit_log=audit_log,
                                             commit_lookup=commit_lookup))
-    server = ReviewServer(cfg, host, port)
     # The same checks as the review page's server; only the body of an action differs.
-    server.httpd.RequestHandlerClass = type("FleetHandler", (_FleetHandler,), {"cfg": cfg})
-    return server
+    return ReviewServer(cfg, host, port, handler_class=_FleetHandler)
