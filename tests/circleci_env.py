@@ -97,13 +97,21 @@ def cli_runner(monkeypatch, capsys, *, token: str, api_url: str, client_factory)
     import io
     import sys
 
-    from reviewer.cli import circleci_cmds, main
+    from reviewer.cli import circleci_cmds
 
     monkeypatch.setenv("CIRCLE_TOKEN", token)
     monkeypatch.delenv("CIRCLECI_TOKEN", raising=False)
     monkeypatch.setenv("CIRCLECI_API_URL", api_url)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     monkeypatch.setattr(circleci_cmds, "_client", client_factory)
+    return main_invoker(monkeypatch, capsys)
+
+
+def main_invoker(monkeypatch, capsys):  # type: ignore[no-untyped-def]
+    """invoke(*args) -> (exit code, stdout, stderr): `reviewer ARGS` run in this process."""
+    import sys
+
+    from reviewer.cli import main
 
     def invoke(*args: str) -> tuple[int, str, str]:
         monkeypatch.setattr(sys, "argv", ["reviewer", *args])

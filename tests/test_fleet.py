@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from circleci_env import Sleeps, fast_policy
+from circleci_env import Sleeps, fast_policy, main_invoker
 from fake_circleci import FakeCircleCI
 from fleet_sites import STATES, TAG, THEME_SITES, build_reports, populate, slug
 
@@ -42,7 +42,7 @@ Invoke = Callable[..., tuple[int, str, str]]
 @pytest.fixture
 def fleet_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], cci: FakeCircleCI,
               token: str) -> tuple[Invoke, list[SharedLimiter]]:
-    from reviewer.cli import fleet_cmds, main
+    from reviewer.cli import fleet_cmds
 
     limiters: list[SharedLimiter] = []
 
@@ -53,18 +53,7 @@ def fleet_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
     monkeypatch.setenv("CIRCLE_TOKEN", token)
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     monkeypatch.setattr(fleet_cmds, "_client", client)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["reviewer", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 0
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke, limiters
+    return main_invoker(monkeypatch, capsys), limiters
 
 
 def _lines(text: str, start: str) -> int:
