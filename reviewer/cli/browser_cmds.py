@@ -5,14 +5,13 @@ Exit codes: serve 0 when stopped with Ctrl-C; recapture 0 approve, 3 hold, 1 fai
 
 from __future__ import annotations
 
-import webbrowser
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from reviewer.cli.output import EXIT_OK, exit_with_decision, note, print_review, recapture_and_show, say
+from reviewer.cli.output import exit_with_decision, note, print_review, recapture_and_show, serve_until_stopped
 
 RunsOpt = Annotated[int, typer.Option("--runs", "-n", min=2, max=20,
                                       help="captures per changed pair (at least 2: they are compared with each "
@@ -105,20 +104,9 @@ def serve(
     server = make_server(target, settings=settings, tag=tag, project=project, out=out, host=host, port=port,
                          allow_host=tuple(allow_host or ()), audit_log=audit_log, api_url=api_url,
                          commit_lookup=commit_lookup, log=note, say=note)
-    say(f"review page: {server.url}  (Ctrl-C to stop)", "bold")
     if server.cfg.handler is None:
-        say("buttons disabled: no CircleCI release to act on (pass --project and --tag)")
-    if open_page:
-        webbrowser.open(server.url)
-    from reviewer.errors import Interrupted  # what Ctrl-C raises under `reviewer`'s main()
-
-    try:
-        server.serve_forever()
-    except (KeyboardInterrupt, Interrupted):
-        say("stopped")
-    finally:
-        server.release()
-    raise typer.Exit(EXIT_OK)
+        note("buttons disabled: no CircleCI release to act on (pass --project and --tag)")
+    serve_until_stopped(server, "review page", open_page)
 
 
 COMMANDS: dict[str, Callable[..., None]] = {"serve": serve, "recapture": recapture}

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
-from reviewer.cli.output import EXIT_FAILED, EXIT_HOLD, EXIT_OK, note, say
+from reviewer.cli.output import EXIT_FAILED, EXIT_HOLD, EXIT_OK, note, say, serve_until_stopped
 from reviewer.cli.output import err as _err
 from reviewer.cli.output import out as _out
 from reviewer.errors import UsageError
@@ -211,9 +211,6 @@ def serve(
 
     Example: reviewer fleet serve --open
     """
-    import webbrowser
-
-    from reviewer.errors import Interrupted
     from reviewer.fleet.limiter import SharedLimiter
     from reviewer.fleet.serve import make_fleet_server
 
@@ -221,21 +218,12 @@ def serve(
     try:
         server = make_fleet_server(source, client=client, audit_log=audit_log, host=host, port=port,
                                    allow_host=tuple(allow_host or ()), commit_lookup=github_commit_lookup,
-                                   log=lambda line: _err.print(escape(line), style="dim"))
+                                   log=note)
     except BaseException:
         client.close()
         raise
     server.on_close.append(client.close)
-    say(f"fleet page: {server.url}  (Ctrl-C to stop)")
-    if open_page:
-        webbrowser.open(server.url)
-    try:
-        server.serve_forever()
-    except (KeyboardInterrupt, Interrupted):
-        say("stopped")
-    finally:
-        server.release()
-    raise typer.Exit(EXIT_OK)
+    serve_until_stopped(server, "fleet page", open_page)
 
 
 def register(root: typer.Typer) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from reviewer.actions import ActionResult, Check
     from reviewer.capture import Outcome
     from reviewer.config import Settings
+    from reviewer.serve import ReviewServer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HOLD = 0, 1, 2, 3
 
@@ -161,6 +162,27 @@ def finish(result: ActionResult) -> None:
 def exit_with_decision(review: Review) -> None:
     sys.stdout.flush()
     raise typer.Exit(EXIT_OK if review.decision.action == "approve" else EXIT_HOLD)
+
+
+# -- servers ------------------------------------------------------------------------------------------
+
+
+def serve_until_stopped(server: ReviewServer, what: str, open_page: bool) -> None:
+    """Announce the page, serve it until Ctrl-C, release the port; exit 0."""
+    from reviewer.errors import Interrupted  # what Ctrl-C raises under `reviewer`'s main()
+
+    say(f"{what}: {server.url}  (Ctrl-C to stop)", "bold")
+    if open_page:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except (KeyboardInterrupt, Interrupted):
+        say("stopped")
+    finally:
+        server.release()
+    raise typer.Exit(EXIT_OK)
 
 
 # -- re-capture -----------------------------------------------------------------------------------------
