@@ -99,7 +99,8 @@ def review_release(client: CircleCIClient, release: Release, settings: Settings,
                          + " (run the same command again to resume)")
     problem = verify_fetched(fetched.root, job, allow_missing=True)
     if problem:
-        raise FetchError(f"{problem}; fetch it again into an empty folder")
+        # A rerun re-hashes every file and downloads again the ones that no longer match.
+        raise FetchError(f"{problem}; run the same command again to download it again")
     progress.tell("analysing the report")
     review, out_dir = run(fetched.out, base / "review", settings, progress.analysis)
     return ReleaseReview(job, fetched, review, out_dir)
