@@ -36,7 +36,7 @@ def test_a_download_changed_before_its_analysis_is_never_reviewed(
     cci.add_release(SLUG, "v1.2.0", report=approving_report)
     release = find_release(client, SLUG, tag="v1.2.0")
     work = tmp_path / "work"
-    with pytest.raises(FetchError, match="changed or disappeared since it was fetched.*run the same command again"):
+    with pytest.raises(FetchError, match=r"changed or disappeared since it was fetched.*run the same command again"):
         review_release(client, release, Settings(), work_dir=work, progress=tamper_after_download(work))
     assert not (work / "review" / "review.json").exists()
     # Run again: the changed file is downloaded again, verified, and the review is written.

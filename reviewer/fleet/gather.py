@@ -152,7 +152,8 @@ def review_problem(data: Any, report_files: Sequence[str] | None, report_sha256:
     """Why this review.json must not stand for the job's report (None: it may). Pure.
 
     It must be schema 1 and match its own digest (nothing edited since it was written); about
-    exactly the report's pairs; and, when reviewer ci recorded it, about that exact report file."""
+    exactly the report's pairs; and, by reviewer ci's record (source.json), about that exact
+    report file."""
     if not isinstance(data, dict) or data.get("schema") != 1 or not isinstance(data.get("pairs"), list) \
             or not isinstance(data.get("decision"), dict) or data["decision"].get("action") not in ("approve", "hold"):
         return "review.json is not a schema-1 review"
@@ -162,11 +163,14 @@ def review_problem(data: Any, report_files: Sequence[str] | None, report_sha256:
         return "review.json is malformed"
     if digest != data.get("digest"):
         return "review.json does not match its own digest: it changed after reviewer ci wrote it"
-    if record is not None:
-        if record.get("review_digest") != digest:
-            return "source.json is about another analysis than review.json"
-        if report_sha256 is None or record.get("sha256") != report_sha256:
-            return "the job's report file is not the one review.json was made from"
+    # Without reviewer ci's record of the report file it was made from, nothing ties the stored
+    # analysis to the stored report beyond its pair names: analyse the report here instead.
+    if record is None:
+        return "no reviewer/source.json beside review.json (an older reviewer ci?): the report is analysed here"
+    if record.get("review_digest") != digest:
+        return "source.json is about another analysis than review.json"
+    if report_sha256 is None or record.get("sha256") != report_sha256:
+        return "the job's report file is not the one review.json was made from"
     if report_files is not None:
         mine = sorted(str(p.get("file")) for p in data["pairs"] if isinstance(p, dict))
         if mine != sorted(report_files):
